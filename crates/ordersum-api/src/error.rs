@@ -1,0 +1,41 @@
+//! The API's errors. Caller errors carry their RetCode; dependency and
+//! internal errors answer an opaque 2000+ and are logged with their cause.
+
+use ordersum_model::ApiError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("queue: {0}")]
+    Queue(String),
+    #[error("{0} did not answer in time")]
+    Timeout(&'static str),
+}
+
+impl Error {
+    /// What the caller is told. Dependency failures (connections, time-outs)
+    /// are 2001 "unavailable", anything else unexpected 2000.
+    pub fn to_api_error(&self) -> ApiError {
+        match self {
+            Error::Api(api) => api.clone(),
+            Error::Database(err) if is_unavailable(err) => ApiError::Unavailable,
+            Error::Database(_) => ApiError::Internal,
+            Error::Queue(_) | Error::Timeout(_) => ApiError::Unavailable,
+        }
+    }
+}
+
+fn is_unavailable(err: &sqlx::Error) -> bool {
+    matches!(
+        err,
+        sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Tls(_)
+    ) || matches!(err, sqlx::Error::Database(db) if db.code().is_some_and(|c| c.starts_with("57P") || c.starts_with("08")))
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,48 @@
+//! Kubernetes probes: `/healthz` (the process answers) and `/readyz`
+//! (Postgres and Redis answer in time).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::startup::AppState;
+
+pub async fn healthz() -> &'static str {
+    "ok"
+}
+
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    let timeout = state.settings.dependency_timeout();
+    let postgres =
+        tokio::time::timeout(timeout, sqlx::query("SELECT 1").execute(&state.pool)).await;
+    let postgres_ok = matches!(postgres, Ok(Ok(_)));
+    let mut redis = state.redis.clone();
+    let ping = tokio::time::timeout(
+        timeout,
+        redis::cmd("PING").query_async::<String>(&mut redis),
+    )
+    .await;
+    let redis_ok = matches!(ping, Ok(Ok(_)));
+    let status = if postgres_ok && redis_ok {
+        StatusCode::OK
+    } else {
+        tracing::warn!(postgres_ok, redis_ok, "not ready");
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let word = |ok: bool| if ok { "ok" } else { "unavailable" };
+    let body = json!({ "Ready": status == StatusCode::OK, "Postgres": word(postgres_ok), "Redis": word(redis_ok) });
+    (status, Json(body)).into_response()
+}
+
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    match &state.metrics {
+        Some(handle) => (
+            [("content-type", "text/plain; version=0.0.4")],
+            handle.render(),
+        )
+            .into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}

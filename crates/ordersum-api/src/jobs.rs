@@ -1,0 +1,162 @@
+//! The job actions: DownloadOrderSummary, GetOrderSummaryJob,
+//! ListOrderSummaryJobs and CancelOrderSummaryJob. Every query is scoped to
+//! the caller's company.
+
+use std::time::Duration;
+
+use apalis::prelude::TaskSink;
+use ordersum_model::{ApiError, Job, JobMessage, JobView, Params, SummaryRequest, repo};
+use serde_json::{Value, json};
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use crate::error::{Error, Result};
+use crate::metrics;
+use crate::startup::AppState;
+use crate::wire::Fields;
+
+/// Longest `WaitSeconds` a call may ask for.
+const MAX_WAIT_SECS: i64 = 60;
+/// How often a long-polling call looks at its job again.
+const WAIT_POLL: Duration = Duration::from_millis(250);
+const DEFAULT_LIST_LIMIT: i64 = 20;
+const MAX_LIST_LIMIT: i64 = 100;
+
+pub async fn download(state: &AppState, company_id: i64, params: &Params) -> Result<Fields> {
+    let request = SummaryRequest::from_params(params, &state.limits)?;
+    let wait = wait_seconds(state, params)?;
+    let job = enqueue(state, company_id, &request).await?;
+    let job = wait_for(state, job, wait).await?;
+    let view = JobView::new(&job, None);
+    Ok(fields(
+        json!({ "JobId": view.job_id, "Status": view.status, "Data": view_data(&view) }),
+    ))
+}
+
+pub async fn get(state: &AppState, company_id: i64, params: &Params) -> Result<Fields> {
+    let job_id = job_id(params)?;
+    let wait = wait_seconds(state, params)?;
+    let job = repo::get_job(&state.pool, company_id, job_id)
+        .await?
+        .ok_or_else(|| ApiError::bad("JobId"))?;
+    let job = wait_for(state, job, wait).await?;
+    Ok(view_fields(&job))
+}
+
+pub async fn list(state: &AppState, company_id: i64, params: &Params) -> Result<Fields> {
+    let offset = params.int("Offset", 0, i64::MAX)?.unwrap_or(0);
+    let limit = params
+        .int("Limit", 1, MAX_LIST_LIMIT)?
+        .unwrap_or(DEFAULT_LIST_LIMIT);
+    let jobs = repo::list_jobs(&state.pool, company_id, offset, limit).await?;
+    let total = repo::count_jobs(&state.pool, company_id).await?;
+    let jobs: Vec<Value> = jobs
+        .iter()
+        .map(|job| Value::Object(view_fields(job)))
+        .collect();
+    Ok(fields(json!({ "Jobs": jobs, "TotalCount": total })))
+}
+
+/// Cancels a queued or running job. Cancelling a job that already ended
+/// changes nothing and answers the job as it is.
+pub async fn cancel(state: &AppState, company_id: i64, params: &Params) -> Result<Fields> {
+    let job_id = job_id(params)?;
+    let job = match repo::cancel_job(&state.pool, company_id, job_id).await? {
+        Some(job) => {
+            tracing::info!(%job_id, company_id, "job cancelled");
+            job
+        }
+        None => repo::get_job(&state.pool, company_id, job_id)
+            .await?
+            .ok_or_else(|| ApiError::bad("JobId"))?,
+    };
+    Ok(view_fields(&job))
+}
+
+/// Answers an equal live job, or inserts a new one and pushes its id, all in
+/// one transaction under the company's lock: the row exists only if the push
+/// succeeded, and concurrent equal requests get one job.
+async fn enqueue(state: &AppState, company_id: i64, request: &SummaryRequest) -> Result<Job> {
+    let hash = request.hash();
+    let mut tx = state.pool.begin().await?;
+    repo::lock_company(&mut tx, company_id).await?;
+    if let Some(job) =
+        repo::find_reusable_job(&mut tx, company_id, &hash, state.settings.dedup_fresh_secs).await?
+    {
+        tx.commit().await?;
+        tracing::info!(job_id = %job.id, company_id, "equal request answered with existing job");
+        return Ok(job);
+    }
+    let cap = state.settings.max_active_jobs;
+    if repo::count_active_jobs(&mut tx, company_id).await? >= cap {
+        return Err(ApiError::TooManyJobs(cap).into());
+    }
+    let job = repo::insert_job(&mut tx, Uuid::now_v7(), company_id, request).await?;
+    push(state, job.id).await?;
+    tx.commit().await?;
+    ::metrics::counter!(metrics::JOBS_ENQUEUED_TOTAL).increment(1);
+    tracing::info!(job_id = %job.id, company_id, "job enqueued");
+    Ok(job)
+}
+
+/// Pushes the job id to the Redis queue through apalis.
+async fn push(state: &AppState, job_id: Uuid) -> Result<()> {
+    let mut queue = state.queue.clone();
+    tokio::time::timeout(
+        state.settings.dependency_timeout(),
+        queue.push(JobMessage { job_id }),
+    )
+    .await
+    .map_err(|_| Error::Timeout("Redis"))?
+    .map_err(|err| Error::Queue(err.to_string()))
+}
+
+/// Re-reads `job` until it has ended or `wait` has passed.
+async fn wait_for(state: &AppState, mut job: Job, wait: Duration) -> Result<Job> {
+    let deadline = Instant::now() + wait;
+    while job.status.is_active() && Instant::now() < deadline {
+        tokio::time::sleep(WAIT_POLL.min(deadline - Instant::now())).await;
+        match repo::get_job(&state.pool, job.company_id, job.id).await? {
+            Some(fresh) => job = fresh,
+            None => break,
+        }
+    }
+    Ok(job)
+}
+
+fn wait_seconds(state: &AppState, params: &Params) -> Result<Duration> {
+    let default = state.settings.default_wait_secs.min(MAX_WAIT_SECS as u64);
+    let secs = params
+        .int("WaitSeconds", 0, MAX_WAIT_SECS)?
+        .map_or(default, |s| s as u64);
+    Ok(Duration::from_secs(secs))
+}
+
+fn job_id(params: &Params) -> Result<Uuid> {
+    let raw = params
+        .text("JobId")?
+        .ok_or(ApiError::MissingParam("JobId"))?;
+    Ok(Uuid::parse_str(raw).map_err(|_| ApiError::bad("JobId"))?)
+}
+
+fn view_fields(job: &Job) -> Fields {
+    let view = JobView::new(job, None);
+    match serde_json::to_value(view) {
+        Ok(Value::Object(map)) => map,
+        _ => Fields::new(),
+    }
+}
+
+fn view_data(view: &JobView) -> Value {
+    serde_json::to_value(view)
+        .ok()
+        .and_then(|mut v| v.get_mut("Data").map(Value::take))
+        .unwrap_or_else(|| json!({}))
+}
+
+fn fields(value: Value) -> Fields {
+    match value {
+        Value::Object(map) => map,
+        _ => Fields::new(),
+    }
+}

@@ -1,0 +1,13 @@
+use clap::Parser;
+use ordersum_api::{Application, Settings, shutdown_signal, telemetry};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let settings = Settings::parse();
+    telemetry::init(settings.log_format);
+    let app = Application::connect(settings).await?;
+    tracing::info!(addr = %app.local_addr()?, "ordersum-api listening");
+    app.run_until(shutdown_signal()).await?;
+    tracing::info!("ordersum-api stopped");
+    Ok(())
+}

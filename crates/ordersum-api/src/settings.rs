@@ -1,0 +1,98 @@
+//! The API's settings, read once from the environment (see `.env.example`).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use ordersum_model::Limits;
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Everything the API process can be told.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "ordersum-api", version, about = "ordersum HTTP API")]
+pub struct Settings {
+    /// Address to listen on.
+    #[arg(long, env = "ORDERSUM_API_ADDR", default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+    /// Postgres connection string.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://localhost/ordersum",
+        hide_env_values = true
+    )]
+    pub database_url: String,
+    /// Most Postgres connections in the pool.
+    #[arg(long, env = "ORDERSUM_DB_MAX_CONNECTIONS", default_value_t = 10)]
+    pub db_max_connections: u32,
+    /// Redis connection string.
+    #[arg(
+        long,
+        env = "REDIS_URL",
+        default_value = "redis://127.0.0.1:6379",
+        hide_env_values = true
+    )]
+    pub redis_url: String,
+    /// Redis queue (apalis namespace) the job ids are pushed to.
+    #[arg(long, env = "ORDERSUM_QUEUE", default_value = ordersum_model::DEFAULT_QUEUE)]
+    pub queue: String,
+    /// Most queued + running jobs per company; more answer RetCode 153.
+    #[arg(long, env = "ORDERSUM_MAX_ACTIVE_JOBS", default_value_t = 5)]
+    pub max_active_jobs: i64,
+    /// A succeeded job answers an equal request for this many seconds after it finished.
+    #[arg(long, env = "ORDERSUM_DEDUP_FRESH_SECONDS", default_value_t = 60)]
+    pub dedup_fresh_secs: i64,
+    /// Longest StartTime..EndTime window, in days.
+    #[arg(long, env = "ORDERSUM_MAX_SPAN_DAYS", default_value_t = 366)]
+    pub max_span_days: i64,
+    /// Time zone of the workbook's times when a request names none (IANA name).
+    #[arg(long, env = "ORDERSUM_DEFAULT_TIME_ZONE", default_value = "UTC")]
+    pub default_time_zone: String,
+    /// Long-poll seconds when a call carries no WaitSeconds (0 = answer at once).
+    #[arg(long, env = "ORDERSUM_DEFAULT_WAIT_SECONDS", default_value_t = 0)]
+    pub default_wait_secs: u64,
+    /// How long a call waits for Postgres or Redis before answering 2000+.
+    #[arg(long, env = "ORDERSUM_DEPENDENCY_TIMEOUT_MS", default_value_t = 3000)]
+    pub dependency_timeout_ms: u64,
+    /// Log format: text or json.
+    #[arg(long, env = "ORDERSUM_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+impl Settings {
+    /// Settings with every default, for `database_url` and `redis_url`.
+    pub fn new(database_url: impl Into<String>, redis_url: impl Into<String>) -> Self {
+        Settings {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database_url: database_url.into(),
+            db_max_connections: 10,
+            redis_url: redis_url.into(),
+            queue: ordersum_model::DEFAULT_QUEUE.to_owned(),
+            max_active_jobs: 5,
+            dedup_fresh_secs: 60,
+            max_span_days: 366,
+            default_time_zone: "UTC".to_owned(),
+            default_wait_secs: 0,
+            dependency_timeout_ms: 3000,
+            log_format: LogFormat::Text,
+        }
+    }
+
+    /// The bounds requests are validated against.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_span_secs: self.max_span_days.saturating_mul(24 * 3600),
+            default_time_zone: self.default_time_zone.clone(),
+            ..Limits::default()
+        }
+    }
+
+    pub fn dependency_timeout(&self) -> Duration {
+        Duration::from_millis(self.dependency_timeout_ms)
+    }
+}

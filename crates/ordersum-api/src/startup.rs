@@ -1,0 +1,129 @@
+//! Builds the API: connects to Postgres and Redis, applies migrations, binds
+//! the listener (port 0 works, for tests) and serves until told to stop.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use apalis_redis::{Config as QueueConfig, ConnectionManager, RedisStorage};
+use axum::Router;
+use axum::routing::{any, get};
+use metrics_exporter_prometheus::PrometheusHandle;
+use ordersum_model::{JobMessage, Limits};
+use redis::aio::ConnectionManagerConfig;
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+use tokio::net::TcpListener;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::settings::Settings;
+use crate::{actions, health, metrics};
+
+/// Largest request body accepted.
+const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Whole-call bound: the longest long-poll plus slack.
+const CALL_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+    pub queue: RedisStorage<JobMessage>,
+    pub redis: ConnectionManager,
+    pub settings: Arc<Settings>,
+    pub limits: Arc<Limits>,
+    pub metrics: Option<PrometheusHandle>,
+}
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+}
+
+impl Application {
+    /// Connects to Postgres (applying pending migrations) and builds the app.
+    pub async fn connect(settings: Settings) -> anyhow::Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(settings.db_max_connections)
+            .acquire_timeout(settings.dependency_timeout())
+            .connect(&settings.database_url)
+            .await
+            .context("connecting to Postgres (DATABASE_URL)")?;
+        ordersum_model::MIGRATOR
+            .run(&pool)
+            .await
+            .context("applying migrations")?;
+        Self::build(settings, pool).await
+    }
+
+    /// Builds the app on an existing pool. Redis is connected lazily, so the
+    /// API starts (and answers 2000+, not ready) while Redis is down.
+    pub async fn build(settings: Settings, pool: PgPool) -> anyhow::Result<Self> {
+        let redis = redis_connection(&settings)?;
+        let queue = RedisStorage::new(redis.clone())
+            .with_config(QueueConfig::default().queue(&settings.queue));
+        let metrics_handle = metrics::handle();
+        if let Some(handle) = metrics_handle.clone() {
+            tokio::spawn(metrics::run_upkeep(handle));
+        }
+        let state = AppState {
+            pool,
+            queue,
+            redis,
+            limits: Arc::new(settings.limits()),
+            settings: Arc::new(settings),
+            metrics: metrics_handle,
+        };
+        let listener = TcpListener::bind(state.settings.addr)
+            .await
+            .with_context(|| format!("binding {}", state.settings.addr))?;
+        Ok(Application {
+            listener,
+            router: router(state),
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` resolves, then finishes the calls in flight.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", any(actions::endpoint))
+        .route("/api", any(actions::endpoint))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            CALL_TIMEOUT,
+        ))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+fn redis_connection(settings: &Settings) -> anyhow::Result<ConnectionManager> {
+    let client = redis::Client::open(settings.redis_url.as_str()).context("parsing REDIS_URL")?;
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(settings.dependency_timeout()))
+        .set_response_timeout(Some(settings.dependency_timeout()))
+        .set_number_of_retries(2)
+        .set_max_delay(Duration::from_millis(500));
+    ConnectionManager::new_lazy_with_config(client, config)
+        .context("creating the Redis connection manager")
+}

@@ -1,0 +1,166 @@
+//! The order-summary job: its lifecycle states, its row in `summary_jobs`
+//! and the view of it the API answers with.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Where a job is in `queued → running → succeeded | failed | cancelled`,
+/// `succeeded → expired`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum JobStatus {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+    Expired,
+}
+
+impl JobStatus {
+    pub const ALL: [JobStatus; 6] = [
+        JobStatus::Queued,
+        JobStatus::Running,
+        JobStatus::Succeeded,
+        JobStatus::Failed,
+        JobStatus::Cancelled,
+        JobStatus::Expired,
+    ];
+
+    /// The value stored in `summary_jobs.status`.
+    pub fn as_db(self) -> &'static str {
+        match self {
+            JobStatus::Queued => "queued",
+            JobStatus::Running => "running",
+            JobStatus::Succeeded => "succeeded",
+            JobStatus::Failed => "failed",
+            JobStatus::Cancelled => "cancelled",
+            JobStatus::Expired => "expired",
+        }
+    }
+
+    /// Whether the job can still change on its own (a worker owes it work).
+    pub fn is_active(self) -> bool {
+        matches!(self, JobStatus::Queued | JobStatus::Running)
+    }
+}
+
+impl TryFrom<String> for JobStatus {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        JobStatus::ALL
+            .into_iter()
+            .find(|s| s.as_db() == value)
+            .ok_or_else(|| format!("unknown job status {value:?}"))
+    }
+}
+
+/// A row of `summary_jobs`.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Job {
+    pub id: Uuid,
+    pub company_id: i64,
+    pub request: sqlx::types::Json<serde_json::Value>,
+    pub request_hash: String,
+    #[sqlx(try_from = "String")]
+    pub status: JobStatus,
+    pub attempts: i32,
+    pub paid_rows: i64,
+    pub unpaid_rows: i64,
+    pub file_key: Option<String>,
+    pub file_name: Option<String>,
+    pub file_size: Option<i64>,
+    pub error_message: Option<String>,
+    pub worker_id: Option<String>,
+    pub heartbeat_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// Rows written so far per sheet (the totals once succeeded).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Progress {
+    pub paid_rows: i64,
+    pub unpaid_rows: i64,
+}
+
+/// Where to fetch a finished summary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Download {
+    #[serde(rename = "DownloadURL")]
+    pub download_url: String,
+    pub file_name: String,
+    pub file_size: i64,
+}
+
+/// The job as the API shows it: the top level of `GetOrderSummaryJob` and
+/// each item of `ListOrderSummaryJobs`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct JobView {
+    pub job_id: Uuid,
+    pub status: JobStatus,
+    pub progress: Progress,
+    pub create_time: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_time: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finish_time: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expire_time: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
+    pub request: serde_json::Value,
+    /// `{}` until the job has succeeded.
+    #[serde(with = "data_or_empty")]
+    pub data: Option<Download>,
+}
+
+impl JobView {
+    /// The view of `job`, with `download` when it has succeeded.
+    pub fn new(job: &Job, download: Option<Download>) -> Self {
+        JobView {
+            job_id: job.id,
+            status: job.status,
+            progress: Progress {
+                paid_rows: job.paid_rows,
+                unpaid_rows: job.unpaid_rows,
+            },
+            create_time: job.created_at.timestamp(),
+            run_time: job.started_at.map(|t| t.timestamp()),
+            finish_time: job.finished_at.map(|t| t.timestamp()),
+            expire_time: job.expires_at.map(|t| t.timestamp()),
+            error_message: job
+                .error_message
+                .clone()
+                .filter(|_| job.status == JobStatus::Failed),
+            request: job.request.0.clone(),
+            data: download.filter(|_| job.status == JobStatus::Succeeded),
+        }
+    }
+}
+
+/// `Data` is `{}` rather than `null` while there is nothing to download, as
+/// UCloud's SDKs expect an object.
+mod data_or_empty {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::Download;
+
+    pub fn serialize<S: Serializer>(data: &Option<Download>, s: S) -> Result<S::Ok, S::Error> {
+        match data {
+            Some(download) => download.serialize(s),
+            None => serde_json::Map::new().serialize(s),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Download>, D::Error> {
+        let value = serde_json::Value::deserialize(d)?;
+        Ok(serde_json::from_value(value).ok())
+    }
+}

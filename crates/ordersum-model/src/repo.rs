@@ -1,0 +1,181 @@
+//! Queries on `api_keys` and `summary_jobs`, one per function. Every job
+//! query is scoped to a company: another company's job does not exist.
+
+use sqlx::{PgConnection, PgExecutor};
+use uuid::Uuid;
+
+use crate::job::Job;
+use crate::request::SummaryRequest;
+
+/// An API key pair and the company it acts for.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ApiKey {
+    pub public_key: String,
+    pub private_key: String,
+    pub company_id: i64,
+    pub disabled: bool,
+}
+
+const JOB_COLUMNS: &str = "id, company_id, request, request_hash, status, attempts, paid_rows, \
+     unpaid_rows, file_key, file_name, file_size, error_message, worker_id, heartbeat_at, \
+     created_at, started_at, finished_at, expires_at";
+
+fn job_query(tail: &str) -> sqlx::AssertSqlSafe<String> {
+    sqlx::AssertSqlSafe(format!("SELECT {JOB_COLUMNS} FROM summary_jobs {tail}"))
+}
+
+#[tracing::instrument(skip_all, err)]
+pub async fn find_api_key(
+    db: impl PgExecutor<'_>,
+    public_key: &str,
+) -> Result<Option<ApiKey>, sqlx::Error> {
+    sqlx::query_as(
+        r#"SELECT public_key, private_key, company_id, disabled FROM api_keys WHERE public_key = $1"#,
+    )
+    .bind(public_key)
+    .fetch_optional(db)
+    .await
+}
+
+#[tracing::instrument(skip_all, err)]
+pub async fn insert_api_key(
+    db: impl PgExecutor<'_>,
+    public_key: &str,
+    private_key: &str,
+    company_id: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(r#"INSERT INTO api_keys (public_key, private_key, company_id) VALUES ($1, $2, $3)"#)
+        .bind(public_key)
+        .bind(private_key)
+        .bind(company_id)
+        .execute(db)
+        .await
+        .map(drop)
+}
+
+/// Serialises enqueues of one company until the transaction ends, so that
+/// dedup and the active-job cap see every concurrent request.
+#[tracing::instrument(skip_all, err)]
+pub async fn lock_company(conn: &mut PgConnection, company_id: i64) -> Result<(), sqlx::Error> {
+    sqlx::query(r#"SELECT pg_advisory_xact_lock(hashtextextended('ordersum.company', $1))"#)
+        .bind(company_id)
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// A job the same request can be answered with: queued or running, or
+/// succeeded no longer than `fresh_secs` ago.
+#[tracing::instrument(skip_all, err)]
+pub async fn find_reusable_job(
+    conn: &mut PgConnection,
+    company_id: i64,
+    request_hash: &str,
+    fresh_secs: i64,
+) -> Result<Option<Job>, sqlx::Error> {
+    sqlx::query_as(job_query(
+        r#"WHERE company_id = $1 AND request_hash = $2
+             AND (status IN ('queued', 'running')
+                  OR (status = 'succeeded' AND finished_at > now() - make_interval(secs => $3)))
+           ORDER BY created_at DESC LIMIT 1"#,
+    ))
+    .bind(company_id)
+    .bind(request_hash)
+    .bind(fresh_secs as f64)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Queued plus running jobs of a company.
+#[tracing::instrument(skip_all, err)]
+pub async fn count_active_jobs(
+    conn: &mut PgConnection,
+    company_id: i64,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        r#"SELECT count(*) FROM summary_jobs WHERE company_id = $1 AND status IN ('queued', 'running')"#,
+    )
+    .bind(company_id)
+    .fetch_one(conn)
+    .await
+}
+
+/// Inserts a queued job for `request`.
+#[tracing::instrument(skip_all, err, fields(job_id = %id))]
+pub async fn insert_job(
+    conn: &mut PgConnection,
+    id: Uuid,
+    company_id: i64,
+    request: &SummaryRequest,
+) -> Result<Job, sqlx::Error> {
+    let query = sqlx::AssertSqlSafe(format!(
+        "INSERT INTO summary_jobs (id, company_id, request, request_hash) \
+         VALUES ($1, $2, $3, $4) RETURNING {JOB_COLUMNS}"
+    ));
+    sqlx::query_as(query)
+        .bind(id)
+        .bind(company_id)
+        .bind(sqlx::types::Json(request))
+        .bind(request.hash())
+        .fetch_one(conn)
+        .await
+}
+
+#[tracing::instrument(skip_all, err, fields(job_id = %id))]
+pub async fn get_job(
+    db: impl PgExecutor<'_>,
+    company_id: i64,
+    id: Uuid,
+) -> Result<Option<Job>, sqlx::Error> {
+    sqlx::query_as(job_query("WHERE company_id = $1 AND id = $2"))
+        .bind(company_id)
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}
+
+/// One page of a company's jobs, newest first.
+#[tracing::instrument(skip_all, err)]
+pub async fn list_jobs(
+    db: impl PgExecutor<'_>,
+    company_id: i64,
+    offset: i64,
+    limit: i64,
+) -> Result<Vec<Job>, sqlx::Error> {
+    sqlx::query_as(job_query(
+        "WHERE company_id = $1 ORDER BY created_at DESC, id DESC OFFSET $2 LIMIT $3",
+    ))
+    .bind(company_id)
+    .bind(offset)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+#[tracing::instrument(skip_all, err)]
+pub async fn count_jobs(db: impl PgExecutor<'_>, company_id: i64) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(r#"SELECT count(*) FROM summary_jobs WHERE company_id = $1"#)
+        .bind(company_id)
+        .fetch_one(db)
+        .await
+}
+
+/// Moves a queued or running job to `cancelled`; `None` when it was in no
+/// such state (or does not exist for this company).
+#[tracing::instrument(skip_all, err, fields(job_id = %id))]
+pub async fn cancel_job(
+    db: impl PgExecutor<'_>,
+    company_id: i64,
+    id: Uuid,
+) -> Result<Option<Job>, sqlx::Error> {
+    let query = sqlx::AssertSqlSafe(format!(
+        "UPDATE summary_jobs SET status = 'cancelled', finished_at = now() \
+         WHERE company_id = $1 AND id = $2 AND status IN ('queued', 'running') \
+         RETURNING {JOB_COLUMNS}"
+    ));
+    sqlx::query_as(query)
+        .bind(company_id)
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}

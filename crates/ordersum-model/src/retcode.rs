@@ -1,0 +1,55 @@
+//! UCloud RetCodes and the messages that go with them. Codes below 2000 are
+//! the caller's fault and never retried by UCloud SDKs; 2000 and above are
+//! retryable and carry an opaque message (the cause goes to the log).
+
+/// An answer other than success, as the caller sees it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    #[error(
+        "Too many active order summary jobs (at most {0} queued or running); wait for one to finish or cancel one"
+    )]
+    TooManyJobs(i64),
+    #[error("Missing Action")]
+    MissingAction,
+    #[error("Action [{0}] not found")]
+    UnknownAction(String),
+    #[error("Missing signature")]
+    MissingSignature,
+    #[error("Missing public key")]
+    MissingPublicKey,
+    #[error("Signature VerifyAC Error")]
+    BadSignature,
+    #[error("Public key not found")]
+    UnknownPublicKey,
+    #[error("Missing params [{0}]")]
+    MissingParam(&'static str),
+    #[error("Params [{0}] not available")]
+    BadParam(String),
+    #[error("Internal error, please retry later")]
+    Internal,
+    #[error("Service temporarily unavailable, please retry later")]
+    Unavailable,
+}
+
+impl ApiError {
+    /// The UCloud RetCode of this answer.
+    pub fn ret_code(&self) -> i32 {
+        match self {
+            ApiError::TooManyJobs(_) => 153,
+            ApiError::MissingAction => 160,
+            ApiError::UnknownAction(_) => 161,
+            ApiError::MissingSignature | ApiError::MissingPublicKey => 170,
+            ApiError::BadSignature => 171,
+            ApiError::UnknownPublicKey => 172,
+            ApiError::MissingParam(_) => 220,
+            ApiError::BadParam(_) => 230,
+            ApiError::Internal => 2000,
+            ApiError::Unavailable => 2001,
+        }
+    }
+
+    /// `Params [key] not available`.
+    pub fn bad(key: impl Into<String>) -> Self {
+        ApiError::BadParam(key.into())
+    }
+}

@@ -1,0 +1,214 @@
+//! Helpers for the end-to-end tests: start the API on port 0 against the
+//! test's own database and its own Redis queue, make API keys, and call the
+//! API the way UCloud's SDKs do (form POST, JSON POST, GET), signing with an
+//! implementation written here independently of the service's.
+
+#![allow(clippy::unwrap_used)]
+
+use std::net::SocketAddr;
+
+use ordersum_api::{Application, Settings};
+use rand::distr::{Alphanumeric, SampleString};
+use serde_json::Value;
+use sha1::{Digest, Sha1};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+/// Redis for the tests: `REDIS_URL`, else the local default.
+pub fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// Logs only when `TEST_LOG` is set.
+pub fn init_test_log() {
+    if std::env::var_os("TEST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("info,ordersum_api=debug")
+            .try_init();
+    }
+}
+
+/// A key pair of one company.
+#[derive(Debug, Clone)]
+pub struct Key {
+    pub public: String,
+    pub private: String,
+    pub company_id: i64,
+}
+
+/// A running API with its own database and queue.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub pool: PgPool,
+    pub settings: Settings,
+    pub http: reqwest::Client,
+}
+
+/// Settings for a test: the given database, a fresh queue name, port 0.
+pub fn test_settings() -> Settings {
+    let mut settings = Settings::new("postgres://unused", redis_url());
+    settings.addr = SocketAddr::from(([127, 0, 0, 1], 0));
+    settings.queue = format!("ordersum-test:{}", Uuid::new_v4());
+    settings
+}
+
+pub async fn spawn_app(pool: PgPool) -> TestApp {
+    spawn_app_with(pool, test_settings()).await
+}
+
+pub async fn spawn_app_with(pool: PgPool, settings: Settings) -> TestApp {
+    init_test_log();
+    let app = Application::build(settings.clone(), pool.clone())
+        .await
+        .unwrap();
+    let addr = app.local_addr().unwrap();
+    tokio::spawn(app.run_until(std::future::pending()));
+    TestApp {
+        addr,
+        pool,
+        settings,
+        http: reqwest::Client::new(),
+    }
+}
+
+/// Lowercase hex SHA1 of the params sorted by key, `key + value` each, then
+/// the private key: the rule of UCloud's SDKs, written out again here.
+pub fn sdk_signature(pairs: &[(String, String)], private_key: &str) -> String {
+    let mut sorted: Vec<&(String, String)> = pairs.iter().collect();
+    sorted.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    let mut hasher = Sha1::new();
+    for (k, v) in sorted {
+        hasher.update(k.as_bytes());
+        hasher.update(v.as_bytes());
+    }
+    hasher.update(private_key.as_bytes());
+    hex::encode(hasher.finalize())
+}
+
+/// `params` plus `PublicKey` and a valid `Signature`.
+pub fn signed(key: &Key, params: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut pairs: Vec<(String, String)> = params
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    pairs.push(("PublicKey".into(), key.public.clone()));
+    let signature = sdk_signature(&pairs, &key.private);
+    pairs.push(("Signature".into(), signature));
+    pairs
+}
+
+impl TestApp {
+    pub fn url(&self) -> String {
+        format!("http://{}/", self.addr)
+    }
+
+    /// A new enabled key for `company_id`.
+    pub async fn create_key(&self, company_id: i64) -> Key {
+        let public = format!("test-{}", Alphanumeric.sample_string(&mut rand::rng(), 16));
+        let private = Alphanumeric.sample_string(&mut rand::rng(), 40);
+        ordersum_model::repo::insert_api_key(&self.pool, &public, &private, company_id)
+            .await
+            .unwrap();
+        Key {
+            public,
+            private,
+            company_id,
+        }
+    }
+
+    /// POSTs `pairs` as a form; answers the HTTP status and the JSON body.
+    pub async fn post_form_raw(&self, pairs: &[(String, String)]) -> (u16, Value) {
+        let response = self.http.post(self.url()).form(pairs).send().await.unwrap();
+        read(response).await
+    }
+
+    /// A signed form POST, as UCloud's SDKs send it; asserts HTTP 200.
+    pub async fn call(&self, key: &Key, params: &[(&str, &str)]) -> Value {
+        let (status, body) = self.post_form_raw(&signed(key, params)).await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    /// A signed GET with the params in the query string.
+    pub async fn call_get(&self, key: &Key, params: &[(&str, &str)]) -> Value {
+        let response = self
+            .http
+            .get(self.url())
+            .query(&signed(key, params))
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = read(response).await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    /// A signed JSON POST: `body` must be an object; arrays are signed as
+    /// their values concatenated, numbers as their text.
+    pub async fn call_json(&self, key: &Key, mut body: Value) -> Value {
+        let object = body.as_object_mut().unwrap();
+        object.insert("PublicKey".into(), Value::String(key.public.clone()));
+        let pairs: Vec<(String, String)> = object
+            .iter()
+            .map(|(k, v)| (k.clone(), json_signing_text(v)))
+            .collect();
+        let signature = sdk_signature(&pairs, &key.private);
+        object.insert("Signature".into(), Value::String(signature));
+        let response = self.http.post(self.url()).json(&body).send().await.unwrap();
+        let (status, body) = read(response).await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    /// A body sent as is with the given content type; answers status and text.
+    pub async fn post_raw(&self, content_type: &str, body: Vec<u8>) -> (u16, String) {
+        let response = self
+            .http
+            .post(self.url())
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    }
+
+    pub async fn get_path(&self, path: &str) -> (u16, String) {
+        let response = self
+            .http
+            .get(format!("http://{}{path}", self.addr))
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    }
+
+    /// Number of job rows of a company.
+    pub async fn job_rows(&self, company_id: i64) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM summary_jobs WHERE company_id = $1")
+            .bind(company_id)
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
+    }
+}
+
+fn json_signing_text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Array(items) => items.iter().map(json_signing_text).collect(),
+        other => other.to_string(),
+    }
+}
+
+async fn read(response: reqwest::Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, body)
+}
+
+/// `RetCode` of an answer.
+pub fn ret_code(body: &Value) -> i64 {
+    body["RetCode"].as_i64().unwrap_or(-1)
+}
