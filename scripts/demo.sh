@@ -1,27 +1,40 @@
 #!/usr/bin/env bash
 # ordersum end to end on this machine: make sure Postgres and Redis run, build
 # the binaries, create a demo database with seeded orders and an API key,
-# start the API, and submit and follow a DownloadOrderSummary job through it
-# with UCloud-signed calls.
+# start the API and a worker, ask for an order summary with UCloud-signed
+# calls (`ordersum summary`), download the workbook and print where it is.
 #
-#   scripts/demo.sh            run the demo, then stop the API
-#   ORDERSUM_DEMO_KEEP=1 scripts/demo.sh   keep the API serving until Ctrl-C
+#   scripts/demo.sh                      local file store (links served by the API)
+#   ORDERSUM_DEMO_S3=1 scripts/demo.sh   S3 store: the local S3 server of
+#                                        ../shared/scripts/start-s3.sh (installed on first use)
+#   ORDERSUM_DEMO_KEEP=1 scripts/demo.sh keep API and worker running until Ctrl-C
 #
-# Settings: ORDERSUM_DEMO_DB (ordersum_demo), ORDERSUM_DEMO_ORDERS (20000),
-# ORDERSUM_API_ADDR (127.0.0.1:8080).
+# Settings: ORDERSUM_DEMO_DB (ordersum_demo), ORDERSUM_DEMO_ORDERS (50000),
+# ORDERSUM_API_ADDR (127.0.0.1:8080). Files go to ./.demo (ignored by git).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/services.sh
 ensure_services
 
 db="${ORDERSUM_DEMO_DB:-ordersum_demo}"
-orders="${ORDERSUM_DEMO_ORDERS:-20000}"
+orders="${ORDERSUM_DEMO_ORDERS:-50000}"
+demo_dir="$PWD/.demo"
+mkdir -p "$demo_dir/files" "$demo_dir/tmp"
 export ORDERSUM_API_ADDR="${ORDERSUM_API_ADDR:-127.0.0.1:8080}"
+export ORDERSUM_API_URL="http://$ORDERSUM_API_ADDR/"
 export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db"
 export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
-api="http://$ORDERSUM_API_ADDR/"
+export ORDERSUM_QUEUE="ordersum-demo:summary-jobs"
+export ORDERSUM_TEMP_DIR="$demo_dir/tmp"
+export ORDERSUM_URL_SECRET="${ORDERSUM_URL_SECRET:-$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')}"
+if [[ -n "${ORDERSUM_DEMO_S3:-}" ]]; then
+  ensure_s3
+  export ORDERSUM_STORAGE="s3://$S3_BUCKET/demo?endpoint=$S3_ENDPOINT&region=$AWS_REGION&path_style=true"
+else
+  export ORDERSUM_STORAGE="file://$demo_dir/files"
+fi
 
-log "building (first build takes a few minutes)"
+log "building (the first build takes a few minutes)"
 cargo build --locked --bins
 bin="${CARGO_TARGET_DIR:-target}/debug"
 
@@ -31,39 +44,22 @@ fi
 "$bin/ordersum" migrate
 "$bin/ordersum" seed --company 1 --orders "$orders" --days 60
 eval "$("$bin/ordersum" keys create --company 1)"
+export ORDERSUM_PUBLIC_KEY ORDERSUM_PRIVATE_KEY
 
-"$bin/ordersum-api" &
+"$bin/ordersum-api" 2>"$demo_dir/api.log" &
 api_pid=$!
-trap 'kill "$api_pid" 2>/dev/null; wait "$api_pid" 2>/dev/null || true' EXIT
-wait_for 30 curl -sf "${api}healthz" || { log "the API did not start"; exit 1; }
+"$bin/ordersum-worker" 2>"$demo_dir/worker.log" &
+worker_pid=$!
+trap 'kill "$api_pid" "$worker_pid" 2>/dev/null; wait "$api_pid" "$worker_pid" 2>/dev/null || true' EXIT
+wait_for 30 curl -sf "${ORDERSUM_API_URL}healthz" || { log "the API did not start (see $demo_dir/api.log)"; exit 1; }
 
-# call KEY=VALUE...: a form POST signed as UCloud's SDKs sign it.
-call() {
-  local signing signature args=()
-  signing=$(printf '%s\n' "$@" "PublicKey=$ORDERSUM_PUBLIC_KEY" | LC_ALL=C sort -t= -k1,1 |
-    while IFS='=' read -r key value; do printf '%s%s' "$key" "$value"; done)
-  signature=$(printf '%s%s' "$signing" "$ORDERSUM_PRIVATE_KEY" | sha1sum | cut -d' ' -f1)
-  for pair in "$@" "PublicKey=$ORDERSUM_PUBLIC_KEY" "Signature=$signature"; do
-    args+=(--data-urlencode "$pair")
-  done
-  curl -sS "${args[@]}" "$api"
-  echo
-}
-
-now=$(date +%s)
-echo "== DownloadOrderSummary (last 30 days, modelverse, two regions)"
-answer=$(call Action=DownloadOrderSummary StartTime=$((now - 30 * 86400)) EndTime="$now" \
-  ProductCodes.0=modelverse Regions.0=cn-bj2 Regions.1=cn-sh2 Region=cn-bj2)
-echo "$answer"
-job_id=$(sed -n 's/.*"JobId":"\([^"]*\)".*/\1/p' <<<"$answer")
-echo "== GetOrderSummaryJob $job_id"
-call Action=GetOrderSummaryJob JobId="$job_id"
-echo "== ListOrderSummaryJobs"
-call Action=ListOrderSummaryJobs Limit=5
-echo "== /readyz"
-curl -sS "${api}readyz"; echo
+log "asking for the summary of the last 30 days (logs: $demo_dir/api.log, $demo_dir/worker.log)"
+file=$("$bin/ordersum" summary --start "$(date -u -d '30 days ago' +%F)" --end "$(date -u -d tomorrow +%F)" \
+  --output "$demo_dir/order-summary.xlsx")
+log "summary downloaded: $file ($(stat -c %s "$file") bytes)"
+echo "$file"
 
 if [[ -n "${ORDERSUM_DEMO_KEEP:-}" ]]; then
-  log "API serving on $api (key $ORDERSUM_PUBLIC_KEY); Ctrl-C to stop"
+  log "API on $ORDERSUM_API_URL and a worker running; key $ORDERSUM_PUBLIC_KEY; Ctrl-C to stop"
   wait "$api_pid"
 fi

@@ -7,7 +7,11 @@
 
 use std::net::SocketAddr;
 
+use std::path::PathBuf;
+use std::sync::Arc;
+
 use ordersum_api::{Application, Settings};
+use ordersum_worker::Settings as WorkerSettings;
 use rand::distr::{Alphanumeric, SampleString};
 use serde_json::Value;
 use sha1::{Digest, Sha1};
@@ -36,20 +40,70 @@ pub struct Key {
     pub company_id: i64,
 }
 
-/// A running API with its own database and queue.
+/// A running API with its own database, queue and file store.
 pub struct TestApp {
     pub addr: SocketAddr,
     pub pool: PgPool,
     pub settings: Settings,
     pub http: reqwest::Client,
+    /// Removes the test's local directories when the test ends.
+    pub dirs: Arc<TestDirs>,
 }
 
-/// Settings for a test: the given database, a fresh queue name, port 0.
+/// Directories a test made under the system temp dir, removed on drop.
+#[derive(Debug, Default)]
+pub struct TestDirs(std::sync::Mutex<Vec<PathBuf>>);
+
+impl TestDirs {
+    /// A new empty directory.
+    pub fn make(&self, what: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("ordersum-test-{what}-{}", Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        self.0.lock().unwrap().push(dir.clone());
+        dir
+    }
+}
+
+impl Drop for TestDirs {
+    fn drop(&mut self) {
+        for dir in self.0.lock().unwrap().drain(..) {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+thread_local! {
+    static DIRS: Arc<TestDirs> = Arc::new(TestDirs::default());
+}
+
+/// Settings for a test: a fresh queue name, port 0, a fresh local file store.
 pub fn test_settings() -> Settings {
-    let mut settings = Settings::new("postgres://unused", redis_url());
+    let files = DIRS.with(|dirs| dirs.make("files"));
+    let mut settings = Settings::new(
+        "postgres://unused",
+        redis_url(),
+        format!("file://{}", files.display()),
+    );
     settings.addr = SocketAddr::from(([127, 0, 0, 1], 0));
     settings.queue = format!("ordersum-test:{}", Uuid::new_v4());
+    settings.storage.url_secret = Some("test-url-secret".into());
     settings
+}
+
+/// An `s3://` store URL on the local S3 server started by scripts/test.sh
+/// (`../shared/scripts/start-s3.sh`), under a prefix of its own.
+pub fn s3_storage(settings: &mut ordersum_storage::StorageSettings) {
+    let endpoint = std::env::var("S3_ENDPOINT").expect(
+        "S3_ENDPOINT is not set: run the tests through scripts/test.sh, which starts the S3 server",
+    );
+    let bucket = std::env::var("S3_BUCKET").unwrap_or_else(|_| "order-summaries".into());
+    let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into());
+    settings.url = format!(
+        "s3://{bucket}/test-{}?endpoint={endpoint}&region={region}&path_style=true",
+        Uuid::new_v4()
+    );
+    settings.access_key_id = std::env::var("AWS_ACCESS_KEY_ID").ok();
+    settings.secret_access_key = std::env::var("AWS_SECRET_ACCESS_KEY").ok();
 }
 
 pub async fn spawn_app(pool: PgPool) -> TestApp {
@@ -63,12 +117,81 @@ pub async fn spawn_app_with(pool: PgPool, settings: Settings) -> TestApp {
         .unwrap();
     let addr = app.local_addr().unwrap();
     tokio::spawn(app.run_until(std::future::pending()));
+    let dirs = DIRS.with(Arc::clone);
     TestApp {
         addr,
         pool,
         settings,
         http: reqwest::Client::new(),
+        dirs,
     }
+}
+
+/// A worker running in this process on the app's queue and store.
+pub struct TestWorker {
+    pub temp_dir: PathBuf,
+    pub ctx: Arc<ordersum_worker::job::JobContext>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    handle: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl TestWorker {
+    /// Stops taking jobs and waits for the worker to end.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(30), &mut self.handle).await;
+    }
+
+    /// Files left in the worker's temp dir.
+    pub fn temp_files(&self) -> Vec<PathBuf> {
+        std::fs::read_dir(&self.temp_dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect()
+    }
+}
+
+/// Starts a worker for `app`; `tweak` adjusts its settings.
+pub async fn spawn_worker(app: &TestApp, tweak: impl FnOnce(&mut WorkerSettings)) -> TestWorker {
+    let mut settings = WorkerSettings::new(
+        "postgres://unused",
+        &app.settings.redis_url,
+        &app.settings.storage.url,
+    );
+    settings.storage = app.settings.storage.clone();
+    settings.queue = app.settings.queue.clone();
+    let temp_dir = app.dirs.make("worker-tmp");
+    settings.temp_dir = Some(temp_dir.clone());
+    settings.progress_interval_ms = 100;
+    settings.poll_interval_ms = 100;
+    tweak(&mut settings);
+    let ctx = ordersum_worker::startup::job_context(settings, app.pool.clone())
+        .await
+        .unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let handle = tokio::spawn(ordersum_worker::startup::run(ctx.clone(), async move {
+        let _ = stopped.await;
+    }));
+    TestWorker {
+        temp_dir,
+        ctx,
+        stop: Some(stop),
+        handle,
+    }
+}
+
+/// Inserts `orders` random orders for `company_id` within the last `days`
+/// days, with `ordersum seed`'s generator.
+pub async fn seed(pool: &PgPool, company_id: i64, orders: u64, days: u32, rng_seed: u64) {
+    let args = ordersum_cli::seed::SeedArgs {
+        company: company_id,
+        orders,
+        days,
+        seed: Some(rng_seed),
+    };
+    ordersum_cli::seed::run(pool, args).await.unwrap();
 }
 
 /// Lowercase hex SHA1 of the params sorted by key, `key + value` each, then

@@ -11,6 +11,8 @@ pub enum Error {
     Database(#[from] sqlx::Error),
     #[error("queue: {0}")]
     Queue(String),
+    #[error("storage: {0}")]
+    Storage(#[from] ordersum_storage::StorageError),
     #[error("{0} did not answer in time")]
     Timeout(&'static str),
 }
@@ -23,6 +25,8 @@ impl Error {
             Error::Api(api) => api.clone(),
             Error::Database(err) if is_unavailable(err) => ApiError::Unavailable,
             Error::Database(_) => ApiError::Internal,
+            Error::Storage(err) if err.is_retryable() => ApiError::Unavailable,
+            Error::Storage(_) => ApiError::Internal,
             Error::Queue(_) | Error::Timeout(_) => ApiError::Unavailable,
         }
     }

@@ -1,5 +1,5 @@
 //! Kubernetes probes: `/healthz` (the process answers) and `/readyz`
-//! (Postgres and Redis answer in time).
+//! (Postgres, Redis and the object store answer in time).
 
 use axum::Json;
 use axum::extract::State;
@@ -25,14 +25,18 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     )
     .await;
     let redis_ok = matches!(ping, Ok(Ok(_)));
-    let status = if postgres_ok && redis_ok {
+    let storage_ok = matches!(
+        tokio::time::timeout(timeout, state.store.check()).await,
+        Ok(Ok(()))
+    );
+    let status = if postgres_ok && redis_ok && storage_ok {
         StatusCode::OK
     } else {
-        tracing::warn!(postgres_ok, redis_ok, "not ready");
+        tracing::warn!(postgres_ok, redis_ok, storage_ok, "not ready");
         StatusCode::SERVICE_UNAVAILABLE
     };
     let word = |ok: bool| if ok { "ok" } else { "unavailable" };
-    let body = json!({ "Ready": status == StatusCode::OK, "Postgres": word(postgres_ok), "Redis": word(redis_ok) });
+    let body = json!({ "Ready": status == StatusCode::OK, "Postgres": word(postgres_ok), "Redis": word(redis_ok), "Storage": word(storage_ok) });
     (status, Json(body)).into_response()
 }
 

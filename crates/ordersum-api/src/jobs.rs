@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use apalis::prelude::TaskSink;
-use ordersum_model::{ApiError, Job, JobMessage, JobView, Params, SummaryRequest, repo};
+use ordersum_model::job::Download;
+use ordersum_model::{ApiError, Job, JobMessage, JobStatus, JobView, Params, SummaryRequest, repo};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 use uuid::Uuid;
@@ -40,7 +41,8 @@ pub async fn get(state: &AppState, company_id: i64, params: &Params) -> Result<F
         .await?
         .ok_or_else(|| ApiError::bad("JobId"))?;
     let job = wait_for(state, job, wait).await?;
-    Ok(view_fields(&job))
+    let download = download_link(state, &job).await?;
+    Ok(view_fields(&job, download))
 }
 
 pub async fn list(state: &AppState, company_id: i64, params: &Params) -> Result<Fields> {
@@ -50,11 +52,14 @@ pub async fn list(state: &AppState, company_id: i64, params: &Params) -> Result<
         .unwrap_or(DEFAULT_LIST_LIMIT);
     let jobs = repo::list_jobs(&state.pool, company_id, offset, limit).await?;
     let total = repo::count_jobs(&state.pool, company_id).await?;
-    let jobs: Vec<Value> = jobs
-        .iter()
-        .map(|job| Value::Object(view_fields(job)))
-        .collect();
-    Ok(fields(json!({ "Jobs": jobs, "TotalCount": total })))
+    let mut views = Vec::with_capacity(jobs.len());
+    for job in &jobs {
+        views.push(Value::Object(view_fields(
+            job,
+            download_link(state, job).await?,
+        )));
+    }
+    Ok(fields(json!({ "Jobs": views, "TotalCount": total })))
 }
 
 /// Cancels a queued or running job. Cancelling a job that already ended
@@ -70,7 +75,27 @@ pub async fn cancel(state: &AppState, company_id: i64, params: &Params) -> Resul
             .await?
             .ok_or_else(|| ApiError::bad("JobId"))?,
     };
-    Ok(view_fields(&job))
+    let download = download_link(state, &job).await?;
+    Ok(view_fields(&job, download))
+}
+
+/// Where to download a succeeded job's file: a URL presigned afresh, valid
+/// for the configured TTL.
+async fn download_link(state: &AppState, job: &Job) -> Result<Option<Download>> {
+    let (JobStatus::Succeeded, Some(key), Some(name), Some(size)) =
+        (job.status, &job.file_key, &job.file_name, job.file_size)
+    else {
+        return Ok(None);
+    };
+    let url = state
+        .store
+        .presign(key, name, state.settings.storage.url_ttl())
+        .await?;
+    Ok(Some(Download {
+        download_url: url,
+        file_name: name.clone(),
+        file_size: size,
+    }))
 }
 
 /// Answers an equal live job, or inserts a new one and pushes its id, all in
@@ -139,8 +164,8 @@ fn job_id(params: &Params) -> Result<Uuid> {
     Ok(Uuid::parse_str(raw).map_err(|_| ApiError::bad("JobId"))?)
 }
 
-fn view_fields(job: &Job) -> Fields {
-    let view = JobView::new(job, None);
+fn view_fields(job: &Job, download: Option<Download>) -> Fields {
+    let view = JobView::new(job, download);
     match serde_json::to_value(view) {
         Ok(Value::Object(map)) => map,
         _ => Fields::new(),

@@ -1,10 +1,11 @@
 use clap::Parser;
-use ordersum_api::{Application, Settings, shutdown_signal, telemetry};
+use ordersum_api::{Application, Settings, shutdown_signal};
+use ordersum_model::runtime::init_tracing;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let settings = Settings::parse();
-    telemetry::init(settings.log_format);
+    init_tracing(settings.log_format);
     let app = Application::connect(settings).await?;
     tracing::info!(addr = %app.local_addr()?, "ordersum-api listening");
     app.run_until(shutdown_signal()).await?;

@@ -4,13 +4,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use ordersum_model::Limits;
-
-/// Log output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum LogFormat {
-    Text,
-    Json,
-}
+pub use ordersum_model::runtime::LogFormat;
+use ordersum_storage::StorageSettings;
 
 /// Everything the API process can be told.
 #[derive(Debug, Clone, clap::Parser)]
@@ -62,11 +57,18 @@ pub struct Settings {
     /// Log format: text or json.
     #[arg(long, env = "ORDERSUM_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
+    #[command(flatten)]
+    pub storage: StorageSettings,
 }
 
 impl Settings {
-    /// Settings with every default, for `database_url` and `redis_url`.
-    pub fn new(database_url: impl Into<String>, redis_url: impl Into<String>) -> Self {
+    /// Settings with every default, for `database_url`, `redis_url` and the
+    /// store `storage_url`.
+    pub fn new(
+        database_url: impl Into<String>,
+        redis_url: impl Into<String>,
+        storage_url: impl Into<String>,
+    ) -> Self {
         Settings {
             addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             database_url: database_url.into(),
@@ -80,6 +82,7 @@ impl Settings {
             default_wait_secs: 0,
             dependency_timeout_ms: 3000,
             log_format: LogFormat::Text,
+            storage: StorageSettings::new(storage_url),
         }
     }
 

@@ -12,6 +12,7 @@ use axum::Router;
 use axum::routing::{any, get};
 use metrics_exporter_prometheus::PrometheusHandle;
 use ordersum_model::{JobMessage, Limits};
+use ordersum_storage::Store;
 use redis::aio::ConnectionManagerConfig;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
@@ -20,7 +21,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::settings::Settings;
-use crate::{actions, health, metrics};
+use crate::{actions, files, health, metrics};
 
 /// Largest request body accepted.
 const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -36,6 +37,7 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub limits: Arc<Limits>,
     pub metrics: Option<PrometheusHandle>,
+    pub store: Store,
 }
 
 pub struct Application {
@@ -65,6 +67,12 @@ impl Application {
         let redis = redis_connection(&settings)?;
         let queue = RedisStorage::new(redis.clone())
             .with_config(QueueConfig::default().queue(&settings.queue));
+        let listener = TcpListener::bind(settings.addr)
+            .await
+            .with_context(|| format!("binding {}", settings.addr))?;
+        let public_url = format!("http://{}", listener.local_addr()?);
+        let store =
+            Store::open(&settings.storage, &public_url).context("opening ORDERSUM_STORAGE")?;
         let metrics_handle = metrics::handle();
         if let Some(handle) = metrics_handle.clone() {
             tokio::spawn(metrics::run_upkeep(handle));
@@ -76,10 +84,8 @@ impl Application {
             limits: Arc::new(settings.limits()),
             settings: Arc::new(settings),
             metrics: metrics_handle,
+            store,
         };
-        let listener = TcpListener::bind(state.settings.addr)
-            .await
-            .with_context(|| format!("binding {}", state.settings.addr))?;
         Ok(Application {
             listener,
             router: router(state),
@@ -108,6 +114,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
+        .route("/files/{*key}", get(files::download))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,

@@ -1,11 +1,14 @@
-//! `ordersum`, the operator's command line: applies migrations, manages API
-//! keys and seeds demo orders. Every subcommand first brings the schema up to
-//! date, like the API and the worker do at start.
+//! `ordersum`, the command line: applies migrations, manages API keys and
+//! seeds demo orders (each first brings the schema up to date, like the API
+//! and the worker do at start), and asks the API for an order summary the way
+//! a customer's script would.
 
 pub mod keys;
 pub mod seed;
+pub mod summary;
 
-use std::io::IsTerminal;
+pub use ordersum_model::runtime::{LogFormat, init_tracing};
+
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -13,14 +16,6 @@ use anyhow::Context;
 use rand::Rng;
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use tracing_subscriber::EnvFilter;
-
-/// Log output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum LogFormat {
-    Text,
-    Json,
-}
 
 /// The command line, and the settings every subcommand shares.
 #[derive(Debug, Clone, clap::Parser)]
@@ -61,25 +56,15 @@ pub enum Command {
     Keys(keys::KeysCommand),
     /// Insert random demo orders for a company.
     Seed(seed::SeedArgs),
+    /// Ask the API for an order summary, follow the job, download the file.
+    Summary(Box<summary::SummaryArgs>),
 }
 
-/// Logs to stderr (stdout carries the commands' output), filtered by RUST_LOG
-/// (default `info`, with Postgres' "already exists, skipping" notices hidden).
-pub fn init_tracing(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx::postgres::notice=warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal());
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
-}
-
-/// Connects, migrates and runs the subcommand.
+/// Runs the subcommand; the database ones connect and migrate first.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Summary(args) = cli.command {
+        return summary::run(*args).await;
+    }
     let pool = connect(&cli.database_url).await?;
     let applied = migrate(&pool).await?;
     let outcome = match cli.command {
@@ -94,6 +79,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Keys(command) => keys::run(&pool, command).await,
         Command::Seed(args) => seed::run(&pool, args).await,
+        Command::Summary(_) => Ok(()),
     };
     pool.close().await;
     outcome

@@ -8,6 +8,7 @@ pub mod params;
 pub mod repo;
 pub mod request;
 pub mod retcode;
+pub mod runtime;
 pub mod signature;
 
 use serde::{Deserialize, Serialize};

@@ -179,3 +179,124 @@ pub async fn cancel_job(
         .fetch_optional(db)
         .await
 }
+
+/// Takes a queued job for `worker_id`: `None` when it is not queued (already
+/// taken, cancelled or finished), so two deliveries never both run it.
+#[tracing::instrument(skip_all, err, fields(job_id = %id))]
+pub async fn claim_job(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    worker_id: &str,
+) -> Result<Option<Job>, sqlx::Error> {
+    let query = sqlx::AssertSqlSafe(format!(
+        "UPDATE summary_jobs SET status = 'running', worker_id = $2, attempts = attempts + 1, \
+         heartbeat_at = now(), started_at = now(), paid_rows = 0, unpaid_rows = 0, error_message = NULL \
+         WHERE id = $1 AND status = 'queued' RETURNING {JOB_COLUMNS}"
+    ));
+    sqlx::query_as(query)
+        .bind(id)
+        .bind(worker_id)
+        .fetch_optional(db)
+        .await
+}
+
+/// Any company's job by id (the worker's view).
+#[tracing::instrument(skip_all, err, fields(job_id = %id))]
+pub async fn find_job(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Job>, sqlx::Error> {
+    sqlx::query_as(job_query("WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}
+
+/// Records progress and the heartbeat of a running job. `false` when the job
+/// is no longer running for this worker (cancelled, or taken back).
+#[tracing::instrument(skip_all, err, fields(job_id = %id))]
+pub async fn record_progress(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    worker_id: &str,
+    paid_rows: i64,
+    unpaid_rows: i64,
+) -> Result<bool, sqlx::Error> {
+    let result = sqlx::query(
+        r#"UPDATE summary_jobs SET paid_rows = $3, unpaid_rows = $4, heartbeat_at = now()
+           WHERE id = $1 AND worker_id = $2 AND status = 'running'"#,
+    )
+    .bind(id)
+    .bind(worker_id)
+    .bind(paid_rows)
+    .bind(unpaid_rows)
+    .execute(db)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// The file of a finished job.
+#[derive(Debug, Clone)]
+pub struct FinishedFile {
+    pub key: String,
+    pub name: String,
+    pub size: i64,
+    pub paid_rows: i64,
+    pub unpaid_rows: i64,
+}
+
+/// `running → succeeded`, only for the worker that runs it. `false` when
+/// the job was cancelled or taken back meanwhile.
+#[tracing::instrument(skip_all, err, fields(job_id = %id))]
+pub async fn finish_job(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    worker_id: &str,
+    file: &FinishedFile,
+    retention_secs: i64,
+) -> Result<bool, sqlx::Error> {
+    let result = sqlx::query(
+        r#"UPDATE summary_jobs SET status = 'succeeded', finished_at = now(), heartbeat_at = now(),
+               file_key = $3, file_name = $4, file_size = $5, paid_rows = $6, unpaid_rows = $7,
+               expires_at = now() + make_interval(secs => $8)
+           WHERE id = $1 AND worker_id = $2 AND status = 'running'"#,
+    )
+    .bind(id)
+    .bind(worker_id)
+    .bind(&file.key)
+    .bind(&file.name)
+    .bind(file.size)
+    .bind(file.paid_rows)
+    .bind(file.unpaid_rows)
+    .bind(retention_secs as f64)
+    .execute(db)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// `running → failed` with a message for the customer.
+#[tracing::instrument(skip_all, err, fields(job_id = %id))]
+pub async fn fail_job(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    worker_id: &str,
+    message: &str,
+) -> Result<bool, sqlx::Error> {
+    let result = sqlx::query(
+        r#"UPDATE summary_jobs SET status = 'failed', finished_at = now(), error_message = $3
+           WHERE id = $1 AND worker_id = $2 AND status = 'running'"#,
+    )
+    .bind(id)
+    .bind(worker_id)
+    .bind(message)
+    .execute(db)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// Display names of the enum columns: (kind, value, name).
+#[tracing::instrument(skip_all, err)]
+pub async fn enum_labels(
+    db: impl PgExecutor<'_>,
+) -> Result<Vec<(String, i32, String)>, sqlx::Error> {
+    sqlx::query_as(r#"SELECT kind, value, name FROM enum_labels"#)
+        .fetch_all(db)
+        .await
+}

@@ -1,0 +1,192 @@
+//! Where finished summaries live: an S3-compatible bucket (UCloud US3, MinIO,
+//! AWS; through rust-s3) or a local directory whose files the API serves
+//! behind HMAC-signed, expiring URLs. Both give a download URL that works with
+//! a plain HTTP GET and expires after a TTL.
+
+mod local;
+mod s3;
+
+use std::path::Path;
+use std::time::Duration;
+
+pub use local::{LocalStore, SignedFile};
+pub use s3::S3Store;
+
+/// Content type of the workbooks.
+pub const XLSX_CONTENT_TYPE: &str =
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+
+/// Storage settings shared by the API (presigning, serving local files) and
+/// the worker (uploading).
+#[derive(Debug, Clone, clap::Args)]
+pub struct StorageSettings {
+    /// `file:///dir` or `s3://bucket[/prefix]?endpoint=URL&region=R&path_style=true`.
+    #[arg(
+        long = "storage",
+        env = "ORDERSUM_STORAGE",
+        default_value = "file:///var/lib/ordersum"
+    )]
+    pub url: String,
+    /// Base of local download links (file:// only); default `http://` + the API address.
+    #[arg(long, env = "ORDERSUM_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// HMAC key of local download links, the same on every API replica.
+    #[arg(long, env = "ORDERSUM_URL_SECRET", hide_env_values = true)]
+    pub url_secret: Option<String>,
+    /// Lifetime of a download link, re-issued on every poll.
+    #[arg(
+        long = "url-ttl-seconds",
+        env = "ORDERSUM_URL_TTL_SECONDS",
+        default_value_t = 900
+    )]
+    pub url_ttl_secs: u64,
+    /// S3 access key.
+    #[arg(long, env = "AWS_ACCESS_KEY_ID", hide_env_values = true)]
+    pub access_key_id: Option<String>,
+    /// S3 secret key.
+    #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
+    pub secret_access_key: Option<String>,
+    /// Parts uploaded at once in a multipart upload (each part 8 MiB).
+    #[arg(long, env = "ORDERSUM_S3_UPLOAD_CONCURRENCY", default_value_t = 2)]
+    pub upload_concurrency: usize,
+}
+
+impl StorageSettings {
+    /// Settings for `url` with every other default.
+    pub fn new(url: impl Into<String>) -> Self {
+        StorageSettings {
+            url: url.into(),
+            public_url: None,
+            url_secret: None,
+            url_ttl_secs: 900,
+            access_key_id: None,
+            secret_access_key: None,
+            upload_concurrency: 2,
+        }
+    }
+
+    pub fn url_ttl(&self) -> Duration {
+        Duration::from_secs(self.url_ttl_secs)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("storage configuration: {0}")]
+    Config(String),
+    #[error("storage I/O: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("S3: {0}")]
+    S3(#[from] ::s3::error::S3Error),
+}
+
+impl StorageError {
+    /// Whether trying again later may succeed (the store was unreachable or
+    /// answered 5xx), as opposed to a configuration or permission problem.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            StorageError::Config(_) => false,
+            StorageError::Io(_) => true,
+            StorageError::S3(err) => s3::is_retryable(err),
+        }
+    }
+}
+
+pub type Result<T, E = StorageError> = std::result::Result<T, E>;
+
+/// An object store.
+#[derive(Debug, Clone)]
+pub enum Store {
+    Local(LocalStore),
+    S3(S3Store),
+}
+
+impl Store {
+    /// Opens the store `settings.url` names. `default_public_url` is the base
+    /// of local download links when `ORDERSUM_PUBLIC_URL` is not set.
+    pub fn open(settings: &StorageSettings, default_public_url: &str) -> Result<Store> {
+        let url = url::Url::parse(&settings.url)
+            .map_err(|err| StorageError::Config(format!("ORDERSUM_STORAGE is not a URL: {err}")))?;
+        match url.scheme() {
+            "file" => Ok(Store::Local(LocalStore::open(
+                &url,
+                settings,
+                default_public_url,
+            )?)),
+            "s3" => Ok(Store::S3(S3Store::open(&url, settings)?)),
+            other => Err(StorageError::Config(format!(
+                "ORDERSUM_STORAGE scheme {other:?} is not supported (file:// or s3://)"
+            ))),
+        }
+    }
+
+    /// The key of a job's file: deterministic, so a retried job overwrites.
+    pub fn object_key(
+        &self,
+        company_id: i64,
+        job_id: impl std::fmt::Display,
+        file_name: &str,
+    ) -> String {
+        let prefix = match self {
+            Store::Local(_) => "summaries",
+            Store::S3(store) => store.prefix(),
+        };
+        format!("{prefix}/{company_id}/{job_id}/{file_name}")
+    }
+
+    /// Stores the file at `path` under `key`; answers its size. The object is
+    /// complete when this returns, and absent or unchanged when it fails.
+    pub async fn put_file(&self, key: &str, path: &Path, file_name: &str) -> Result<u64> {
+        match self {
+            Store::Local(store) => store.put_file(key, path).await,
+            Store::S3(store) => store.put_file(key, path, file_name).await,
+        }
+    }
+
+    /// A download URL for `key`, valid for `ttl`.
+    pub async fn presign(&self, key: &str, file_name: &str, ttl: Duration) -> Result<String> {
+        match self {
+            Store::Local(store) => Ok(store.presign(key, ttl)),
+            Store::S3(store) => store.presign(key, file_name, ttl).await,
+        }
+    }
+
+    /// Removes `key`; removing a missing object is not an error.
+    pub async fn delete(&self, key: &str) -> Result<()> {
+        match self {
+            Store::Local(store) => store.delete(key).await,
+            Store::S3(store) => store.delete(key).await,
+        }
+    }
+
+    /// Whether `key` exists.
+    pub async fn exists(&self, key: &str) -> Result<bool> {
+        match self {
+            Store::Local(store) => store.exists(key).await,
+            Store::S3(store) => store.exists(key).await,
+        }
+    }
+
+    /// Whether the store answers (for `/readyz`).
+    pub async fn check(&self) -> Result<()> {
+        match self {
+            Store::Local(store) => store.check().await,
+            Store::S3(store) => store.check().await,
+        }
+    }
+}
+
+/// `Content-Disposition` of a download named `file_name`.
+pub fn content_disposition(file_name: &str) -> String {
+    let safe: String = file_name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.()".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("attachment; filename=\"{safe}\"")
+}

@@ -1,0 +1,226 @@
+//! Files in a local directory, downloaded through the API with URLs signed by
+//! HMAC-SHA256 over the key and the expiry time.
+
+use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+use crate::{Result, StorageError, StorageSettings};
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// A directory of summaries and the key that signs their URLs.
+#[derive(Clone)]
+pub struct LocalStore {
+    root: PathBuf,
+    public_url: String,
+    secret: Vec<u8>,
+}
+
+impl std::fmt::Debug for LocalStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalStore")
+            .field("root", &self.root)
+            .field("public_url", &self.public_url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A verified request for a local file.
+#[derive(Debug)]
+pub struct SignedFile {
+    pub path: PathBuf,
+    pub file_name: String,
+}
+
+impl LocalStore {
+    pub(crate) fn open(
+        url: &url::Url,
+        settings: &StorageSettings,
+        default_public_url: &str,
+    ) -> Result<Self> {
+        let root = url
+            .to_file_path()
+            .map_err(|()| StorageError::Config(format!("{url} is not a local directory")))?;
+        let secret = match &settings.url_secret {
+            Some(secret) if !secret.is_empty() => secret.as_bytes().to_vec(),
+            _ => {
+                tracing::warn!(
+                    "ORDERSUM_URL_SECRET is not set: download links are signed with a random key \
+                     and stop working when this process restarts or on other replicas"
+                );
+                rand::random::<[u8; 32]>().to_vec()
+            }
+        };
+        let public_url = settings.public_url.as_deref().unwrap_or(default_public_url);
+        Ok(LocalStore {
+            root,
+            public_url: public_url.trim_end_matches('/').to_owned(),
+            secret,
+        })
+    }
+
+    /// A store at `root` signing with `secret`, links based at `public_url`.
+    pub fn new(root: impl Into<PathBuf>, public_url: &str, secret: &[u8]) -> Self {
+        LocalStore {
+            root: root.into(),
+            public_url: public_url.trim_end_matches('/').to_owned(),
+            secret: secret.to_vec(),
+        }
+    }
+
+    fn signature(&self, key: &str, expires: i64) -> String {
+        let mut mac =
+            HmacSha256::new_from_slice(&self.secret).expect("HMAC takes keys of any length");
+        mac.update(key.as_bytes());
+        mac.update(b"\n");
+        mac.update(expires.to_string().as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    pub(crate) fn presign(&self, key: &str, ttl: Duration) -> String {
+        let expires = chrono::Utc::now().timestamp() + ttl.as_secs() as i64;
+        let signature = self.signature(key, expires);
+        // Keys are built from ids and generated file names: URL-safe as they are.
+        format!(
+            "{}/files/{key}?Expires={expires}&Signature={signature}",
+            self.public_url
+        )
+    }
+
+    /// Checks a download request: the signature must match in constant time
+    /// and the link must not have expired. `None` refuses it.
+    pub fn verify(&self, key: &str, expires: i64, signature: &str, now: i64) -> Option<SignedFile> {
+        let expected = self.signature(key, expires);
+        let given = signature.to_ascii_lowercase();
+        let valid: bool = expected.as_bytes().ct_eq(given.as_bytes()).into();
+        if !valid || now > expires {
+            return None;
+        }
+        let path = self.path_of(key)?;
+        let file_name = key.rsplit('/').next().unwrap_or(key).to_owned();
+        Some(SignedFile { path, file_name })
+    }
+
+    /// The file of `key`, refusing anything that would leave the root.
+    fn path_of(&self, key: &str) -> Option<PathBuf> {
+        let relative = Path::new(key);
+        let plain = relative
+            .components()
+            .all(|c| matches!(c, Component::Normal(_)));
+        (plain && !key.is_empty()).then(|| self.root.join(relative))
+    }
+
+    pub(crate) async fn put_file(&self, key: &str, source: &Path) -> Result<u64> {
+        let target = self.path_of(key).ok_or_else(|| {
+            StorageError::Config(format!("object key {key:?} is not a plain path"))
+        })?;
+        if let Some(dir) = target.parent() {
+            tokio::fs::create_dir_all(dir).await?;
+        }
+        // Copy beside the target, then rename: readers never see half a file.
+        let partial = target.with_extension(format!("partial-{}", std::process::id()));
+        let copied = tokio::fs::copy(source, &partial).await;
+        let size = match copied {
+            Ok(size) => size,
+            Err(err) => {
+                let _ = tokio::fs::remove_file(&partial).await;
+                return Err(err.into());
+            }
+        };
+        tokio::fs::rename(&partial, &target).await?;
+        Ok(size)
+    }
+
+    pub(crate) async fn delete(&self, key: &str) -> Result<()> {
+        let Some(path) = self.path_of(key) else {
+            return Ok(());
+        };
+        match tokio::fs::remove_file(&path).await {
+            Ok(()) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => return Err(err.into()),
+        }
+        // Drop the job's directory when it is empty now; ignore if not.
+        if let Some(dir) = path.parent() {
+            let _ = tokio::fs::remove_dir(dir).await;
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn exists(&self, key: &str) -> Result<bool> {
+        match self.path_of(key) {
+            Some(path) => Ok(tokio::fs::try_exists(path).await?),
+            None => Ok(false),
+        }
+    }
+
+    pub(crate) async fn check(&self) -> Result<()> {
+        tokio::fs::create_dir_all(&self.root).await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> LocalStore {
+        LocalStore::new("/srv/ordersum", "http://api.example/", b"secret")
+    }
+
+    #[test]
+    fn a_presigned_url_verifies_until_it_expires() {
+        let store = store();
+        let expires = 2_000_000_000;
+        let sig = store.signature("summaries/1/j/a.xlsx", expires);
+        let file = store
+            .verify("summaries/1/j/a.xlsx", expires, &sig, expires - 1)
+            .expect("valid");
+        assert_eq!(
+            file.path,
+            PathBuf::from("/srv/ordersum/summaries/1/j/a.xlsx")
+        );
+        assert_eq!(file.file_name, "a.xlsx");
+        assert!(
+            store
+                .verify("summaries/1/j/a.xlsx", expires, &sig, expires + 1)
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn a_tampered_key_expiry_or_signature_is_refused() {
+        let store = store();
+        let sig = store.signature("summaries/1/j/a.xlsx", 100);
+        assert!(store.verify("summaries/2/j/a.xlsx", 100, &sig, 0).is_none());
+        assert!(store.verify("summaries/1/j/a.xlsx", 101, &sig, 0).is_none());
+        assert!(
+            store
+                .verify("summaries/1/j/a.xlsx", 100, &"0".repeat(64), 0)
+                .is_none()
+        );
+        let other = LocalStore::new("/srv/ordersum", "http://x", b"other");
+        assert!(other.verify("summaries/1/j/a.xlsx", 100, &sig, 0).is_none());
+    }
+
+    #[test]
+    fn keys_cannot_leave_the_root() {
+        let store = store();
+        let sig = store.signature("../etc/passwd", 100);
+        assert!(store.verify("../etc/passwd", 100, &sig, 0).is_none());
+        assert!(store.path_of("/etc/passwd").is_none());
+    }
+
+    #[test]
+    fn presigned_urls_point_at_the_files_route() {
+        let url = store().presign("summaries/1/j/a.xlsx", Duration::from_secs(60));
+        assert!(
+            url.starts_with("http://api.example/files/summaries/1/j/a.xlsx?Expires="),
+            "{url}"
+        );
+    }
+}

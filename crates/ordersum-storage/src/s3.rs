@@ -1,0 +1,156 @@
+//! An S3-compatible bucket through rust-s3: UCloud US3, MinIO, AWS, or any
+//! endpoint and region, path-style or virtual-host addressing.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+use s3::creds::Credentials;
+use s3::error::S3Error;
+use s3::{Bucket, Region};
+
+use crate::{Result, StorageError, StorageSettings, XLSX_CONTENT_TYPE, content_disposition};
+
+/// Longest presigned URL lifetime SigV4 allows (7 days).
+const MAX_PRESIGN_SECS: u64 = 7 * 24 * 3600;
+/// Bound on one S3 request (a part upload included).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+
+#[derive(Debug, Clone)]
+pub struct S3Store {
+    bucket: Box<Bucket>,
+    prefix: String,
+    upload_concurrency: usize,
+}
+
+impl S3Store {
+    /// `s3://bucket[/prefix]?endpoint=URL&region=R&path_style=true|false`.
+    /// Without an endpoint the region's AWS endpoint is used; with one,
+    /// path-style addressing is the default (MinIO and most test servers).
+    pub(crate) fn open(url: &url::Url, settings: &StorageSettings) -> Result<Self> {
+        let name = url
+            .host_str()
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| StorageError::Config("s3:// URL names no bucket".into()))?;
+        let query: HashMap<String, String> = url.query_pairs().into_owned().collect();
+        let region_name = query
+            .get("region")
+            .cloned()
+            .unwrap_or_else(|| "us-east-1".to_owned());
+        let endpoint = query.get("endpoint").filter(|e| !e.is_empty());
+        let region = match endpoint {
+            Some(endpoint) => Region::Custom {
+                region: region_name,
+                endpoint: endpoint.trim_end_matches('/').to_owned(),
+            },
+            None => region_name
+                .parse()
+                .map_err(|err| StorageError::Config(format!("S3 region {region_name:?}: {err}")))?,
+        };
+        let path_style = match query.get("path_style").map(String::as_str) {
+            Some("true" | "1") => true,
+            Some("false" | "0") => false,
+            Some(other) => {
+                return Err(StorageError::Config(format!(
+                    "path_style={other:?} is not true or false"
+                )));
+            }
+            None => endpoint.is_some(),
+        };
+        let credentials = Credentials::new(
+            settings.access_key_id.as_deref(),
+            settings.secret_access_key.as_deref(),
+            None,
+            None,
+            None,
+        )
+        .map_err(|err| StorageError::Config(format!("S3 credentials: {err}")))?;
+        let mut bucket =
+            Bucket::new(name, region, credentials)?.with_request_timeout(REQUEST_TIMEOUT)?;
+        if path_style {
+            bucket.set_path_style();
+        }
+        let prefix = url.path().trim_matches('/');
+        Ok(S3Store {
+            bucket,
+            prefix: if prefix.is_empty() {
+                "summaries".to_owned()
+            } else {
+                prefix.to_owned()
+            },
+            upload_concurrency: settings.upload_concurrency.max(1),
+        })
+    }
+
+    pub(crate) fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// Streams the file up: one PUT under 8 MiB, a multipart upload above
+    /// (rust-s3 aborts the upload when a part fails).
+    pub(crate) async fn put_file(&self, key: &str, path: &Path, file_name: &str) -> Result<u64> {
+        let mut file = tokio::fs::File::open(path).await?;
+        let response = self
+            .bucket
+            .put_object_stream_builder(key)
+            .with_content_type(XLSX_CONTENT_TYPE)
+            .with_header(
+                http::header::CONTENT_DISPOSITION,
+                content_disposition(file_name),
+            )?
+            .with_max_concurrent_chunks(self.upload_concurrency)
+            .execute_stream(&mut file)
+            .await?;
+        if response.status_code() >= 300 {
+            return Err(
+                S3Error::HttpFailWithBody(response.status_code(), "upload refused".into()).into(),
+            );
+        }
+        Ok(response.uploaded_bytes() as u64)
+    }
+
+    pub(crate) async fn presign(
+        &self,
+        key: &str,
+        file_name: &str,
+        ttl: Duration,
+    ) -> Result<String> {
+        let secs = ttl.as_secs().clamp(1, MAX_PRESIGN_SECS) as u32;
+        let queries = HashMap::from([(
+            "response-content-disposition".to_owned(),
+            content_disposition(file_name),
+        )]);
+        Ok(self.bucket.presign_get(key, secs, Some(queries)).await?)
+    }
+
+    pub(crate) async fn delete(&self, key: &str) -> Result<()> {
+        match self.bucket.delete_object(key).await {
+            Ok(_) | Err(S3Error::HttpFailWithBody(404, _)) => Ok(()),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    pub(crate) async fn exists(&self, key: &str) -> Result<bool> {
+        match self.bucket.head_object(key).await {
+            Ok(_) => Ok(true),
+            Err(S3Error::HttpFailWithBody(404, _)) => Ok(false),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// The bucket answers a signed request (a HEAD of a key that need not exist).
+    pub(crate) async fn check(&self) -> Result<()> {
+        self.exists(&format!("{}/.readyz", self.prefix))
+            .await
+            .map(drop)
+    }
+}
+
+/// Unreachable, timed out, throttled or 5xx: worth another try.
+pub(crate) fn is_retryable(err: &S3Error) -> bool {
+    match err {
+        S3Error::HttpFailWithBody(code, _) => *code >= 500 || *code == 429 || *code == 408,
+        S3Error::HttpFail | S3Error::Io(_) | S3Error::Reqwest(_) => true,
+        _ => false,
+    }
+}

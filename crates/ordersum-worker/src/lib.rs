@@ -1,0 +1,11 @@
+//! ordersum's worker: consumes job ids from Redis (apalis), claims each job
+//! in Postgres, streams its orders page by page into a constant-memory Excel
+//! workbook, uploads it to the object store and finishes the job.
+
+pub mod job;
+pub mod orders;
+pub mod settings;
+pub mod startup;
+pub mod workbook;
+
+pub use settings::Settings;

@@ -1,0 +1,107 @@
+//! The worker's settings, read once from the environment (see `.env.example`).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ordersum_model::runtime::LogFormat;
+use ordersum_storage::StorageSettings;
+
+use crate::workbook::EXCEL_MAX_DATA_ROWS;
+
+#[derive(Debug, Clone, clap::Parser)]
+#[command(
+    name = "ordersum-worker",
+    version,
+    about = "ordersum worker: order summaries into workbooks"
+)]
+pub struct Settings {
+    /// Postgres connection string.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://localhost/ordersum",
+        hide_env_values = true
+    )]
+    pub database_url: String,
+    /// Most Postgres connections in the pool.
+    #[arg(long, env = "ORDERSUM_WORKER_DB_MAX_CONNECTIONS", default_value_t = 8)]
+    pub db_max_connections: u32,
+    /// Redis connection string.
+    #[arg(
+        long,
+        env = "REDIS_URL",
+        default_value = "redis://127.0.0.1:6379",
+        hide_env_values = true
+    )]
+    pub redis_url: String,
+    /// Redis queue (apalis namespace) the job ids come from.
+    #[arg(long, env = "ORDERSUM_QUEUE", default_value = ordersum_model::DEFAULT_QUEUE)]
+    pub queue: String,
+    /// Jobs this process runs at once.
+    #[arg(long, env = "ORDERSUM_WORKER_CONCURRENCY", default_value_t = 2)]
+    pub concurrency: usize,
+    /// Orders read per keyset page.
+    #[arg(long, env = "ORDERSUM_PAGE_SIZE", default_value_t = 10_000)]
+    pub page_size: i64,
+    /// Data rows per sheet before `… (2)` continues it (Excel holds 1 048 575).
+    #[arg(long, env = "ORDERSUM_SHEET_MAX_ROWS", default_value_t = EXCEL_MAX_DATA_ROWS)]
+    pub sheet_max_rows: u32,
+    /// Zip compression of the workbook, 1 (fast) to 9 (small).
+    #[arg(long, env = "ORDERSUM_ZIP_LEVEL", default_value_t = 6)]
+    pub zip_level: u8,
+    /// Where workbooks are built before upload (default: the system temp dir).
+    #[arg(long, env = "ORDERSUM_TEMP_DIR")]
+    pub temp_dir: Option<PathBuf>,
+    /// Hours a finished summary is kept before it expires.
+    #[arg(long, env = "ORDERSUM_RETENTION_HOURS", default_value_t = 168)]
+    pub retention_hours: i64,
+    /// How often progress and the heartbeat are written, and cancellation read.
+    #[arg(long, env = "ORDERSUM_PROGRESS_INTERVAL_MS", default_value_t = 1000)]
+    pub progress_interval_ms: u64,
+    /// How often an idle worker looks for jobs.
+    #[arg(long, env = "ORDERSUM_POLL_INTERVAL_MS", default_value_t = 500)]
+    pub poll_interval_ms: u64,
+    /// Name of this worker (default: host, pid and a random suffix; must be unique).
+    #[arg(long, env = "ORDERSUM_WORKER_ID")]
+    pub worker_id: Option<String>,
+    /// Log format: text or json.
+    #[arg(long, env = "ORDERSUM_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    #[command(flatten)]
+    pub storage: StorageSettings,
+}
+
+impl Settings {
+    /// Defaults, for `database_url`, `redis_url` and the store `storage_url`.
+    pub fn new(database_url: &str, redis_url: &str, storage_url: &str) -> Self {
+        Settings {
+            database_url: database_url.to_owned(),
+            db_max_connections: 8,
+            redis_url: redis_url.to_owned(),
+            queue: ordersum_model::DEFAULT_QUEUE.to_owned(),
+            concurrency: 2,
+            page_size: 10_000,
+            sheet_max_rows: EXCEL_MAX_DATA_ROWS,
+            zip_level: 6,
+            temp_dir: None,
+            retention_hours: 168,
+            progress_interval_ms: 1000,
+            poll_interval_ms: 500,
+            worker_id: None,
+            log_format: LogFormat::Text,
+            storage: StorageSettings::new(storage_url),
+        }
+    }
+
+    pub fn temp_dir(&self) -> PathBuf {
+        self.temp_dir.clone().unwrap_or_else(std::env::temp_dir)
+    }
+
+    pub fn progress_interval(&self) -> Duration {
+        Duration::from_millis(self.progress_interval_ms.max(10))
+    }
+
+    pub fn retention_secs(&self) -> i64 {
+        self.retention_hours.saturating_mul(3600)
+    }
+}
