@@ -18,13 +18,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     let postgres =
         tokio::time::timeout(timeout, sqlx::query("SELECT 1").execute(&state.pool)).await;
     let postgres_ok = matches!(postgres, Ok(Ok(_)));
-    let mut redis = state.redis.clone();
-    let ping = tokio::time::timeout(
-        timeout,
-        redis::cmd("PING").query_async::<String>(&mut redis),
-    )
-    .await;
-    let redis_ok = matches!(ping, Ok(Ok(_)));
+    let redis_ok = state.queue.ping().await.is_ok();
     let storage_ok = matches!(
         tokio::time::timeout(timeout, state.store.check()).await,
         Ok(Ok(()))

@@ -4,9 +4,8 @@
 
 use std::time::Duration;
 
-use apalis::prelude::TaskSink;
 use ordersum_model::job::Download;
-use ordersum_model::{ApiError, Job, JobMessage, JobStatus, JobView, Params, SummaryRequest, repo};
+use ordersum_model::{ApiError, Job, JobStatus, JobView, Params, SummaryRequest, repo};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 use uuid::Uuid;
@@ -126,14 +125,7 @@ async fn enqueue(state: &AppState, company_id: i64, request: &SummaryRequest) ->
 
 /// Pushes the job id to the Redis queue through apalis.
 async fn push(state: &AppState, job_id: Uuid) -> Result<()> {
-    let mut queue = state.queue.clone();
-    tokio::time::timeout(
-        state.settings.dependency_timeout(),
-        queue.push(JobMessage { job_id }),
-    )
-    .await
-    .map_err(|_| Error::Timeout("Redis"))?
-    .map_err(|err| Error::Queue(err.to_string()))
+    state.queue.push(job_id).await.map_err(|err| Error::Queue(err.to_string()))
 }
 
 /// Re-reads `job` until it has ended or `wait` has passed.

@@ -7,13 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use apalis_redis::{Config as QueueConfig, ConnectionManager, RedisStorage};
 use axum::Router;
 use axum::routing::{any, get};
 use metrics_exporter_prometheus::PrometheusHandle;
-use ordersum_model::{JobMessage, Limits};
+use ordersum_model::Limits;
+use ordersum_queue::JobQueue;
 use ordersum_storage::Store;
-use redis::aio::ConnectionManagerConfig;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use tokio::net::TcpListener;
@@ -32,8 +31,7 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(90);
 #[derive(Clone)]
 pub struct AppState {
     pub pool: PgPool,
-    pub queue: RedisStorage<JobMessage>,
-    pub redis: ConnectionManager,
+    pub queue: JobQueue,
     pub settings: Arc<Settings>,
     pub limits: Arc<Limits>,
     pub metrics: Option<PrometheusHandle>,
@@ -64,9 +62,8 @@ impl Application {
     /// Builds the app on an existing pool. Redis is connected lazily, so the
     /// API starts (and answers 2000+, not ready) while Redis is down.
     pub async fn build(settings: Settings, pool: PgPool) -> anyhow::Result<Self> {
-        let redis = redis_connection(&settings)?;
-        let queue = RedisStorage::new(redis.clone())
-            .with_config(QueueConfig::default().queue(&settings.queue));
+        let queue = JobQueue::open(&settings.redis_url, &settings.queue, settings.dependency_timeout())
+            .context("opening the Redis queue (REDIS_URL)")?;
         let listener = TcpListener::bind(settings.addr)
             .await
             .with_context(|| format!("binding {}", settings.addr))?;
@@ -80,7 +77,6 @@ impl Application {
         let state = AppState {
             pool,
             queue,
-            redis,
             limits: Arc::new(settings.limits()),
             settings: Arc::new(settings),
             metrics: metrics_handle,
@@ -122,15 +118,4 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
-}
-
-fn redis_connection(settings: &Settings) -> anyhow::Result<ConnectionManager> {
-    let client = redis::Client::open(settings.redis_url.as_str()).context("parsing REDIS_URL")?;
-    let config = ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(settings.dependency_timeout()))
-        .set_response_timeout(Some(settings.dependency_timeout()))
-        .set_number_of_retries(2)
-        .set_max_delay(Duration::from_millis(500));
-    ConnectionManager::new_lazy_with_config(client, config)
-        .context("creating the Redis connection manager")
 }

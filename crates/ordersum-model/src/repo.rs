@@ -180,22 +180,28 @@ pub async fn cancel_job(
         .await
 }
 
-/// Takes a queued job for `worker_id`: `None` when it is not queued (already
-/// taken, cancelled or finished), so two deliveries never both run it.
+/// Takes a job for `worker_id`: a queued one, or a running one whose
+/// worker stopped beating `stale_secs` ago (it died). `None` otherwise
+/// (taken, cancelled or finished), so two deliveries never both run it.
 #[tracing::instrument(skip_all, err, fields(job_id = %id))]
 pub async fn claim_job(
     db: impl PgExecutor<'_>,
     id: Uuid,
     worker_id: &str,
+    stale_secs: f64,
 ) -> Result<Option<Job>, sqlx::Error> {
     let query = sqlx::AssertSqlSafe(format!(
         "UPDATE summary_jobs SET status = 'running', worker_id = $2, attempts = attempts + 1, \
-         heartbeat_at = now(), started_at = now(), paid_rows = 0, unpaid_rows = 0, error_message = NULL \
-         WHERE id = $1 AND status = 'queued' RETURNING {JOB_COLUMNS}"
+         heartbeat_at = now(), started_at = now(), paid_rows = 0, unpaid_rows = 0, \
+         error_message = NULL, retry_at = NULL \
+         WHERE id = $1 AND (status = 'queued' OR (status = 'running' \
+               AND heartbeat_at < now() - make_interval(secs => $3))) \
+         RETURNING {JOB_COLUMNS}"
     ));
     sqlx::query_as(query)
         .bind(id)
         .bind(worker_id)
+        .bind(stale_secs)
         .fetch_optional(db)
         .await
 }
@@ -299,4 +305,85 @@ pub async fn enum_labels(
     sqlx::query_as(r#"SELECT kind, value, name FROM enum_labels"#)
         .fetch_all(db)
         .await
+}
+
+/// `running → queued` for the worker that runs it, to run again after
+/// `delay_secs` (retry) or at once (handed back at shutdown).
+#[tracing::instrument(skip_all, err, fields(job_id = %id))]
+pub async fn requeue_job(db: impl PgExecutor<'_>, id: Uuid, worker_id: &str, delay_secs: f64) -> Result<bool, sqlx::Error> {
+    let result = sqlx::query(
+        r#"UPDATE summary_jobs SET status = 'queued', worker_id = NULL, heartbeat_at = NULL,
+               retry_at = now() + make_interval(secs => $3)
+           WHERE id = $1 AND worker_id = $2 AND status = 'running'"#,
+    )
+    .bind(id)
+    .bind(worker_id)
+    .bind(delay_secs)
+    .execute(db)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// Running jobs whose worker stopped beating for `stale_secs`, put back in
+/// the queue (their worker died or lost its database).
+#[tracing::instrument(skip_all, err)]
+pub async fn requeue_stale_jobs(db: impl PgExecutor<'_>, stale_secs: f64) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        r#"UPDATE summary_jobs SET status = 'queued', worker_id = NULL, heartbeat_at = NULL, retry_at = NULL
+           WHERE status = 'running' AND heartbeat_at < now() - make_interval(secs => $1)
+           RETURNING id"#,
+    )
+    .bind(stale_secs)
+    .fetch_all(db)
+    .await
+}
+
+/// Queued jobs due to run (retry time passed), oldest first.
+#[tracing::instrument(skip_all, err)]
+pub async fn queued_jobs_due(db: impl PgExecutor<'_>, older_than_secs: f64, limit: i64) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        r#"SELECT id FROM summary_jobs
+           WHERE status = 'queued' AND (retry_at IS NULL OR retry_at <= now())
+             AND created_at < now() - make_interval(secs => $1)
+           ORDER BY created_at LIMIT $2"#,
+    )
+    .bind(older_than_secs)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// Succeeded jobs past retention: (id, object key).
+#[tracing::instrument(skip_all, err)]
+pub async fn jobs_past_retention(db: impl PgExecutor<'_>, limit: i64) -> Result<Vec<(Uuid, Option<String>)>, sqlx::Error> {
+    sqlx::query_as(
+        r#"SELECT id, file_key FROM summary_jobs
+           WHERE status = 'succeeded' AND expires_at <= now() ORDER BY expires_at LIMIT $1"#,
+    )
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// `succeeded → expired` once its object is gone.
+#[tracing::instrument(skip_all, err, fields(job_id = %id))]
+pub async fn expire_job(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool, sqlx::Error> {
+    let result = sqlx::query(r#"UPDATE summary_jobs SET status = 'expired' WHERE id = $1 AND status = 'succeeded'"#)
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// Whether a worker is working on the job now (running, heartbeat fresh).
+#[tracing::instrument(skip_all, err, fields(job_id = %id))]
+pub async fn job_is_live(db: impl PgExecutor<'_>, id: Uuid, stale_secs: f64) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        r#"SELECT EXISTS (SELECT 1 FROM summary_jobs WHERE id = $1 AND status = 'running'
+                          AND heartbeat_at >= now() - make_interval(secs => $2))"#,
+    )
+    .bind(id)
+    .bind(stale_secs)
+    .fetch_one(db)
+    .await
 }

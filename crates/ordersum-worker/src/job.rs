@@ -1,7 +1,9 @@
 //! One order-summary job: claim it, stream its orders page by page into the
 //! workbook (reader task → bounded channel → writer in `spawn_blocking`),
-//! upload the file, finish the row. Progress and the heartbeat are written
-//! about once a second, and a cancelled job stops at the next page.
+//! upload the file, finish the row. A heartbeat with the progress is written
+//! about once a second for the whole job; a cancelled job stops at the next
+//! page; retryable failures put the job back in the queue with backoff; at
+//! shutdown an unfinished job is handed back.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -13,10 +15,12 @@ use chrono::DateTime;
 use chrono_tz::Tz;
 use ordersum_model::repo::{self, FinishedFile};
 use ordersum_model::{Job, JobMessage, JobStatus, SummaryRequest};
+use ordersum_queue::JobQueue;
 use ordersum_storage::{StorageError, Store};
 use rust_xlsxwriter::XlsxError;
 use sqlx::PgPool;
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 use uuid::Uuid;
 
@@ -35,8 +39,18 @@ const ROW_VISIBILITY_WAIT: Duration = Duration::from_secs(3);
 pub struct JobContext {
     pub pool: PgPool,
     pub store: Store,
+    pub queue: JobQueue,
     pub settings: Settings,
     pub worker_id: String,
+    /// Job slots: the worker's concurrency.
+    pub slots: Arc<Semaphore>,
+    /// Every job task, to wait for at shutdown.
+    pub tasks: TaskTracker,
+    /// Set at shutdown: deliveries are pushed back instead of run.
+    pub draining: AtomicBool,
+    /// Turned true when the shutdown grace period is over: running jobs
+    /// stop and go back to the queue.
+    pub handback: watch::Sender<bool>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -53,87 +67,271 @@ pub enum JobError {
     Request(String),
     #[error("writer task: {0}")]
     Join(#[from] tokio::task::JoinError),
+    #[error("ran longer than {0:?}")]
+    TimedOut(Duration),
     #[error("cancelled")]
     Cancelled,
 }
 
-/// How a delivery ended.
-#[derive(Debug)]
-pub enum Outcome {
-    Succeeded {
-        paid_rows: u64,
-        unpaid_rows: u64,
-        size: u64,
-        elapsed: Duration,
-    },
-    Cancelled,
-    /// Not queued: taken by another delivery, cancelled or finished before.
-    Skipped(Option<JobStatus>),
+impl JobError {
+    /// Whether another attempt may succeed: Postgres, the store or the disk
+    /// were unavailable or failed transiently. Bad data, bugs and time-outs
+    /// are not retried.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            JobError::Database(err) => database_error_is_transient(err),
+            JobError::Storage(err) => err.is_retryable(),
+            JobError::Io(_) | JobError::Workbook(XlsxError::IoError(_)) => true,
+            _ => false,
+        }
+    }
+
+    /// What the customer reads in `ErrorMessage` (the cause is in the log).
+    pub fn customer_message(&self, settings: &Settings) -> String {
+        match self {
+            JobError::TimedOut(limit) => format!(
+                "The order summary took longer than the allowed {} minutes. Narrow the time window or the filters and try again.",
+                limit.as_secs().div_ceil(60)
+            ),
+            JobError::Request(_) => "The request of this job could not be read. Please submit it again.".into(),
+            err if err.is_retryable() => format!(
+                "The order summary could not be produced after {} attempts because a service it depends on was unavailable. Please try again later.",
+                settings.max_attempts
+            ),
+            _ => "The order summary could not be produced. Please try again later.".into(),
+        }
+    }
 }
 
-/// The apalis handler. Errors are logged here and the job marked failed, so
-/// apalis never redelivers a job this worker has settled.
+fn database_error_is_transient(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) => true,
+        sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            // connection exceptions, serialization failure, deadlock,
+            // admin shutdown / cannot connect now, insufficient resources.
+            code.starts_with("08") || code == "40001" || code == "40P01" || code.starts_with("57P") || code.starts_with("53")
+        }),
+        _ => false,
+    }
+}
+
+/// How a run ended.
+#[derive(Debug)]
+pub enum Outcome {
+    Succeeded { paid_rows: u64, unpaid_rows: u64, size: u64, elapsed: Duration },
+    Cancelled,
+    HandedBack,
+}
+
+/// The apalis handler: takes a job slot and runs the job in a task of its
+/// own, so a Redis hiccup that stops the consumer never stops a running job.
+/// While draining, the delivery is pushed back for another worker.
 pub async fn handle(message: JobMessage, ctx: Data<Arc<JobContext>>) -> Result<(), BoxDynError> {
-    let span = tracing::info_span!("job", job_id = %message.job_id, worker = %ctx.worker_id);
-    settle(&ctx, message.job_id).instrument(span).await;
+    let ctx: Arc<JobContext> = (*ctx).clone();
+    let job_id = message.job_id;
+    let permit = if ctx.draining.load(Ordering::SeqCst) {
+        None
+    } else {
+        ctx.slots.clone().acquire_owned().await.ok()
+    };
+    match permit {
+        Some(permit) if !ctx.draining.load(Ordering::SeqCst) => {
+            let span = tracing::info_span!("job", %job_id, worker = %ctx.worker_id);
+            let task_ctx = ctx.clone();
+            ctx.tasks.spawn(
+                async move {
+                    let _permit = permit;
+                    settle(&task_ctx, job_id).await;
+                }
+                .instrument(span),
+            );
+        }
+        _ => {
+            tracing::info!(%job_id, "shutting down: delivery pushed back");
+            ctx.queue.push(job_id).await?;
+        }
+    }
     Ok(())
 }
 
-async fn settle(ctx: &JobContext, job_id: Uuid) {
-    match run(ctx, job_id).await {
-        Ok(Outcome::Succeeded {
+/// Runs one delivery of `job_id` and records how it ended.
+pub async fn settle(ctx: &JobContext, job_id: Uuid) {
+    let job = match claim(ctx, job_id).await {
+        Ok(Ok(job)) => job,
+        Ok(Err(status)) => {
+            tracing::info!(?status, "job not claimable; skipped");
+            return;
+        }
+        Err(err) => {
+            // The sweeper pushes it again once Postgres answers.
+            tracing::error!(error = %err, "could not claim the job");
+            return;
+        }
+    };
+    if let Err(err) = ctx.queue.taken(job.id).await {
+        tracing::warn!(error = %err, "could not clear the queue marker");
+    }
+    if job.attempts > ctx.settings.max_attempts {
+        let message = format!(
+            "The order summary could not be produced after {} attempts. Please try again later.",
+            ctx.settings.max_attempts
+        );
+        mark_failed(ctx, &job, &message).await;
+        return;
+    }
+    match execute(ctx, &job).await {
+        Ok(Outcome::Succeeded { paid_rows, unpaid_rows, size, elapsed }) => tracing::info!(
             paid_rows,
             unpaid_rows,
             size,
-            elapsed,
-        }) => {
-            tracing::info!(
-                paid_rows,
-                unpaid_rows,
-                size,
-                elapsed_ms = elapsed.as_millis() as u64,
-                "job succeeded"
-            );
-        }
+            attempt = job.attempts,
+            elapsed_ms = elapsed.as_millis() as u64,
+            "job succeeded"
+        ),
         Ok(Outcome::Cancelled) => tracing::info!("job cancelled; stopped and cleaned up"),
-        Ok(Outcome::Skipped(status)) => tracing::info!(?status, "job not queued; skipped"),
+        Ok(Outcome::HandedBack) => {
+            tracing::info!("shutdown grace period over: job handed back");
+            requeue(ctx, &job, Duration::ZERO).await;
+        }
+        Err(err) if err.is_retryable() && job.attempts < ctx.settings.max_attempts => {
+            let delay = ctx.settings.retry_delay(job.attempts);
+            tracing::warn!(error = %err, attempt = job.attempts, delay_ms = delay.as_millis() as u64, "job failed; retrying");
+            requeue(ctx, &job, delay).await;
+        }
         Err(err) => {
-            tracing::error!(error = %err, "job failed");
-            let message = "The order summary could not be produced. Please try again later.";
-            if let Err(mark) = repo::fail_job(&ctx.pool, job_id, &ctx.worker_id, message).await {
-                tracing::error!(error = %mark, "could not mark the job failed");
+            tracing::error!(error = %err, attempt = job.attempts, "job failed");
+            mark_failed(ctx, &job, &err.customer_message(&ctx.settings)).await;
+        }
+    }
+}
+
+/// Puts the job back in the queue to run after `delay`. When Postgres or
+/// Redis refuses, the sweeper finishes the work (stale heartbeat, or queued
+/// with no push behind it).
+async fn requeue(ctx: &JobContext, job: &Job, delay: Duration) {
+    match repo::requeue_job(&ctx.pool, job.id, &ctx.worker_id, delay.as_secs_f64()).await {
+        Ok(true) => {
+            if let Err(err) = ctx.queue.push_after(job.id, delay).await {
+                tracing::warn!(error = %err, "could not push the job again; the sweeper will");
+            }
+        }
+        Ok(false) => tracing::info!("job no longer ours; not requeued"),
+        Err(err) => tracing::error!(error = %err, "could not requeue the job; the sweeper will"),
+    }
+}
+
+async fn mark_failed(ctx: &JobContext, job: &Job, message: &str) {
+    if let Err(err) = repo::fail_job(&ctx.pool, job.id, &ctx.worker_id, message).await {
+        tracing::error!(error = %err, "could not mark the job failed; the sweeper will retry it");
+    }
+}
+
+/// The job, now running for this worker; or the status that keeps it from
+/// running (`None`: no such row).
+async fn claim(ctx: &JobContext, job_id: Uuid) -> Result<Result<Job, Option<JobStatus>>, sqlx::Error> {
+    let deadline = Instant::now() + ROW_VISIBILITY_WAIT;
+    loop {
+        if let Some(job) = repo::claim_job(&ctx.pool, job_id, &ctx.worker_id, ctx.settings.stale_after()).await? {
+            return Ok(Ok(job));
+        }
+        match repo::find_job(&ctx.pool, job_id).await? {
+            // Queued: it became visible between the two queries; claim again.
+            Some(job) if job.status == JobStatus::Queued => {}
+            Some(job) => return Ok(Err(Some(job.status))),
+            None if Instant::now() >= deadline => return Ok(Err(None)),
+            None => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}
+
+/// Shared by the job's work and its heartbeat.
+#[derive(Debug, Default)]
+struct JobState {
+    paid: AtomicU64,
+    unpaid: AtomicU64,
+    /// The work must stop at the next page.
+    stop: AtomicBool,
+    /// The row is no longer running for this worker (cancelled).
+    cancelled: AtomicBool,
+}
+
+impl JobState {
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+}
+
+/// Produces the job under its heartbeat, its time limit and the shutdown
+/// hand-back.
+async fn execute(ctx: &JobContext, job: &Job) -> Result<Outcome, JobError> {
+    let state = Arc::new(JobState::default());
+    let work = produce(ctx, job, &state);
+    let limit = Duration::from_secs(ctx.settings.job_timeout_secs.max(1));
+    let deadline = tokio::time::sleep(limit);
+    let handback = handback_requested(ctx.handback.subscribe());
+    tokio::pin!(work, deadline, handback);
+    let mut tick = tokio::time::interval(ctx.settings.progress_interval());
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            out = &mut work => return out,
+            _ = tick.tick() => heartbeat(ctx, job, &state).await,
+            () = &mut deadline => {
+                state.stop.store(true, Ordering::SeqCst);
+                return Err(JobError::TimedOut(limit));
+            }
+            () = &mut handback => {
+                state.stop.store(true, Ordering::SeqCst);
+                return Ok(Outcome::HandedBack);
             }
         }
     }
 }
 
-/// Runs one delivery of `job_id`.
-pub async fn run(ctx: &JobContext, job_id: Uuid) -> Result<Outcome, JobError> {
+/// Resolves once the hand-back is asked for; never if it cannot be.
+async fn handback_requested(mut rx: watch::Receiver<bool>) {
+    if rx.wait_for(|handback| *handback).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Writes progress and the heartbeat; a row no longer running for this
+/// worker (cancelled) stops the work.
+async fn heartbeat(ctx: &JobContext, job: &Job, state: &JobState) {
+    let (paid, unpaid) = (state.paid.load(Ordering::Relaxed), state.unpaid.load(Ordering::Relaxed));
+    match repo::record_progress(&ctx.pool, job.id, &ctx.worker_id, paid as i64, unpaid as i64).await {
+        Ok(true) => {}
+        Ok(false) => {
+            state.cancelled.store(true, Ordering::SeqCst);
+            state.stop.store(true, Ordering::SeqCst);
+        }
+        Err(err) => tracing::warn!(error = %err, "could not record progress"),
+    }
+}
+
+/// Export, upload, finish.
+async fn produce(ctx: &JobContext, job: &Job, state: &Arc<JobState>) -> Result<Outcome, JobError> {
     let started = Instant::now();
-    let job = match claim(ctx, job_id).await? {
-        Ok(job) => job,
-        Err(status) => return Ok(Outcome::Skipped(status)),
-    };
-    let request: SummaryRequest = serde_json::from_value(job.request.0.clone())
-        .map_err(|err| JobError::Request(err.to_string()))?;
-    let tz: Tz = request
-        .time_zone
-        .parse()
-        .map_err(|err| JobError::Request(format!("{err}")))?;
+    let request: SummaryRequest =
+        serde_json::from_value(job.request.0.clone()).map_err(|err| JobError::Request(err.to_string()))?;
+    let tz: Tz = request.time_zone.parse().map_err(|err| JobError::Request(format!("{err}")))?;
     let file_name = file_name(&request, job.id, tz);
-    let temp = tempfile::Builder::new()
-        .prefix("ordersum-")
-        .suffix(".xlsx")
-        .tempfile_in(ctx.settings.temp_dir())?
-        .into_temp_path();
-    let (paid_rows, unpaid_rows) = match export(ctx, &job, &request, tz, &temp).await {
+    // The workbook and rust_xlsxwriter's temp files live in a directory of
+    // this attempt, removed on every path (the sweeper removes those of
+    // workers that died).
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("{TEMP_PREFIX}{}-", job.id))
+        .tempdir_in(ctx.settings.temp_dir())?;
+    let path = dir.path().join(&file_name);
+    let (paid_rows, unpaid_rows) = match export(ctx, job, &request, tz, dir.path(), &path, state).await {
         Ok(counts) => counts,
-        Err(JobError::Cancelled) => return Ok(Outcome::Cancelled),
+        Err(JobError::Cancelled) if state.cancelled.load(Ordering::SeqCst) => return Ok(Outcome::Cancelled),
         Err(err) => return Err(err),
     };
     let key = ctx.store.object_key(job.company_id, job.id, &file_name);
-    let size = ctx.store.put_file(&key, &temp, &file_name).await?;
-    drop(temp);
+    let size = ctx.store.put_file(&key, &path, &file_name).await?;
+    drop(dir);
     let file = FinishedFile {
         key: key.clone(),
         name: file_name,
@@ -141,42 +339,16 @@ pub async fn run(ctx: &JobContext, job_id: Uuid) -> Result<Outcome, JobError> {
         paid_rows: paid_rows as i64,
         unpaid_rows: unpaid_rows as i64,
     };
-    if !repo::finish_job(
-        &ctx.pool,
-        job.id,
-        &ctx.worker_id,
-        &file,
-        ctx.settings.retention_secs(),
-    )
-    .await?
-    {
-        // Cancelled while uploading: the object must not outlive the job.
+    if !repo::finish_job(&ctx.pool, job.id, &ctx.worker_id, &file, ctx.settings.retention_secs()).await? {
+        // Cancelled (or taken back) while uploading: the object must not outlive it.
         ctx.store.delete(&key).await?;
         return Ok(Outcome::Cancelled);
     }
-    Ok(Outcome::Succeeded {
-        paid_rows,
-        unpaid_rows,
-        size,
-        elapsed: started.elapsed(),
-    })
+    Ok(Outcome::Succeeded { paid_rows, unpaid_rows, size, elapsed: started.elapsed() })
 }
 
-/// The job, now running for this worker; or the status that keeps it from
-/// running (`None`: no such row).
-async fn claim(ctx: &JobContext, job_id: Uuid) -> Result<Result<Job, Option<JobStatus>>, JobError> {
-    let deadline = Instant::now() + ROW_VISIBILITY_WAIT;
-    loop {
-        if let Some(job) = repo::claim_job(&ctx.pool, job_id, &ctx.worker_id).await? {
-            return Ok(Ok(job));
-        }
-        match repo::find_job(&ctx.pool, job_id).await? {
-            Some(job) => return Ok(Err(Some(job.status))),
-            None if Instant::now() >= deadline => return Ok(Err(None)),
-            None => tokio::time::sleep(Duration::from_millis(200)).await,
-        }
-    }
-}
+/// Names of per-attempt temp directories: `ordersum-job-<job id>-<random>`.
+pub const TEMP_PREFIX: &str = "ordersum-job-";
 
 /// `order-summary-20240701-20240801-<short id>.xlsx`, dates in the request's zone.
 pub fn file_name(request: &SummaryRequest, job_id: Uuid, tz: Tz) -> String {
@@ -189,18 +361,7 @@ pub fn file_name(request: &SummaryRequest, job_id: Uuid, tz: Tz) -> String {
     };
     let id = job_id.simple().to_string();
     let short = &id[id.len() - 8..];
-    format!(
-        "order-summary-{}-{}-{short}.xlsx",
-        day(request.start_time),
-        day(request.end_time)
-    )
-}
-
-/// Rows written so far, shared between the writer and the progress loop.
-#[derive(Debug, Default)]
-struct Progress {
-    paid: AtomicU64,
-    unpaid: AtomicU64,
+    format!("order-summary-{}-{}-{short}.xlsx", day(request.start_time), day(request.end_time))
 }
 
 /// Writes the job's workbook to `path`; answers (paid, unpaid) rows.
@@ -209,7 +370,9 @@ async fn export(
     job: &Job,
     request: &SummaryRequest,
     tz: Tz,
+    temp_dir: &Path,
     path: &Path,
+    state: &Arc<JobState>,
 ) -> Result<(u64, u64), JobError> {
     let labels = Labels::from_rows(repo::enum_labels(&ctx.pool).await?);
     let query = OrderQuery::new(job.company_id, request, ctx.settings.page_size);
@@ -218,68 +381,30 @@ async fn export(
         max_rows_per_sheet: ctx.settings.sheet_max_rows.max(1),
         zip_level: ctx.settings.zip_level,
     };
-    let stop = Arc::new(AtomicBool::new(false));
-    let cancelled = AtomicBool::new(false);
-    let progress = Arc::new(Progress::default());
     let (pages_tx, pages_rx) = mpsc::channel(PAGES_IN_FLIGHT);
-
     let writer = {
-        let (stop, progress, path, temp_dir) = (
-            stop.clone(),
-            progress.clone(),
-            path.to_owned(),
-            ctx.settings.temp_dir(),
-        );
-        tokio::task::spawn_blocking(move || {
-            write_pages(
-                pages_rx, &temp_dir, labels, options, &path, &stop, &progress,
-            )
-        })
+        let (state, path, temp_dir) = (state.clone(), path.to_owned(), temp_dir.to_owned());
+        tokio::task::spawn_blocking(move || write_pages(pages_rx, &temp_dir, labels, options, &path, &state))
     };
-    let reader = read_pages(&ctx.pool, &query, pages_tx, &stop);
-    let work = async {
-        let read = reader.await;
-        if read.is_err() {
-            stop.store(true, Ordering::SeqCst);
-        }
-        (read, writer.await)
-    };
-    tokio::pin!(work);
-    let mut tick = tokio::time::interval(ctx.settings.progress_interval());
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let (read, written) = loop {
-        tokio::select! {
-            out = &mut work => break out,
-            _ = tick.tick() => {
-                let (paid, unpaid) = (progress.paid.load(Ordering::Relaxed), progress.unpaid.load(Ordering::Relaxed));
-                match repo::record_progress(&ctx.pool, job.id, &ctx.worker_id, paid as i64, unpaid as i64).await {
-                    Ok(true) => {}
-                    Ok(false) => {
-                        cancelled.store(true, Ordering::SeqCst);
-                        stop.store(true, Ordering::SeqCst);
-                    }
-                    Err(err) => tracing::warn!(error = %err, "could not record progress"),
-                }
-            }
-        }
-    };
-    if cancelled.load(Ordering::SeqCst) {
-        return Err(JobError::Cancelled);
+    let read = read_pages(&ctx.pool, &query, pages_tx, state).await;
+    if read.is_err() {
+        state.stop.store(true, Ordering::SeqCst);
     }
+    let written = writer.await;
     read?;
     written??.ok_or(JobError::Cancelled)
 }
 
-/// Reads keyset pages into `pages` until the window is exhausted, `stop` is
-/// set, or the writer has gone.
+/// Reads keyset pages into `pages` until the window is exhausted, the job
+/// stops, or the writer has gone.
 async fn read_pages(
     pool: &PgPool,
     query: &OrderQuery,
     pages: mpsc::Sender<Vec<OrderRow>>,
-    stop: &AtomicBool,
+    state: &JobState,
 ) -> Result<(), sqlx::Error> {
     let mut cursor = query.first_cursor();
-    while !stop.load(Ordering::SeqCst) {
+    while !state.stopping() {
         let page = query.fetch_page(pool, cursor).await?;
         let full = page.len() >= query.page_size();
         let Some(last) = page.last() else { break };
@@ -299,22 +424,21 @@ fn write_pages(
     labels: Labels,
     options: WorkbookOptions,
     path: &Path,
-    stop: &AtomicBool,
-    progress: &Progress,
+    state: &JobState,
 ) -> Result<Option<(u64, u64)>, JobError> {
     let mut workbook = WorkbookWriter::new(temp_dir, labels, options)?;
     while let Some(page) = pages.blocking_recv() {
-        if stop.load(Ordering::SeqCst) {
+        if state.stopping() {
             return Ok(None);
         }
         for order in &page {
             workbook.write(order)?;
         }
         let (paid, unpaid) = workbook.counts();
-        progress.paid.store(paid, Ordering::Relaxed);
-        progress.unpaid.store(unpaid, Ordering::Relaxed);
+        state.paid.store(paid, Ordering::Relaxed);
+        state.unpaid.store(unpaid, Ordering::Relaxed);
     }
-    if stop.load(Ordering::SeqCst) {
+    if state.stopping() {
         return Ok(None);
     }
     let counts = workbook.counts();
@@ -333,13 +457,19 @@ mod tests {
         }))
         .expect("request");
         let id = Uuid::parse_str("01a21823-c04a-762f-852c-45d2bb320eb3").expect("uuid");
-        assert_eq!(
-            file_name(&request, id, Tz::UTC),
-            "order-summary-20240701-20240801-bb320eb3.xlsx"
-        );
+        assert_eq!(file_name(&request, id, Tz::UTC), "order-summary-20240701-20240801-bb320eb3.xlsx");
         assert_eq!(
             file_name(&request, id, chrono_tz::America::New_York),
             "order-summary-20240630-20240731-bb320eb3.xlsx"
         );
+    }
+
+    #[test]
+    fn connection_and_concurrency_failures_are_retryable_bad_data_is_not() {
+        assert!(JobError::Database(sqlx::Error::PoolTimedOut).is_retryable());
+        assert!(JobError::Io(std::io::Error::other("disk")).is_retryable());
+        assert!(!JobError::Database(sqlx::Error::RowNotFound).is_retryable());
+        assert!(!JobError::Request("bad".into()).is_retryable());
+        assert!(!JobError::TimedOut(Duration::from_secs(60)).is_retryable());
     }
 }

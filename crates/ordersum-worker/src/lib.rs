@@ -6,6 +6,7 @@ pub mod job;
 pub mod orders;
 pub mod settings;
 pub mod startup;
+pub mod sweeper;
 pub mod workbook;
 
 pub use settings::Settings;

@@ -61,6 +61,30 @@ pub struct Settings {
     /// How often an idle worker looks for jobs.
     #[arg(long, env = "ORDERSUM_POLL_INTERVAL_MS", default_value_t = 500)]
     pub poll_interval_ms: u64,
+    /// Attempts a job gets before it fails for good (retryable errors only).
+    #[arg(long, env = "ORDERSUM_MAX_ATTEMPTS", default_value_t = 5)]
+    pub max_attempts: i32,
+    /// First retry delay; each further retry doubles it (with jitter).
+    #[arg(long, env = "ORDERSUM_RETRY_BASE_MS", default_value_t = 2000)]
+    pub retry_base_ms: u64,
+    /// Longest retry delay.
+    #[arg(long, env = "ORDERSUM_RETRY_MAX_MS", default_value_t = 60_000)]
+    pub retry_max_ms: u64,
+    /// A running job whose heartbeat is older than this is taken back.
+    #[arg(long, env = "ORDERSUM_STALE_AFTER_SECONDS", default_value_t = 30)]
+    pub stale_after_secs: u64,
+    /// How often the sweeper runs (one worker at a time).
+    #[arg(long, env = "ORDERSUM_SWEEP_INTERVAL_SECONDS", default_value_t = 10)]
+    pub sweep_interval_secs: u64,
+    /// A queued job still waiting in Redis this long after its push is pushed again.
+    #[arg(long, env = "ORDERSUM_REPUSH_AFTER_SECONDS", default_value_t = 300)]
+    pub repush_after_secs: u64,
+    /// On SIGTERM, how long running jobs may go on before they are handed back.
+    #[arg(long, env = "ORDERSUM_SHUTDOWN_GRACE_SECONDS", default_value_t = 20)]
+    pub shutdown_grace_secs: u64,
+    /// A job running longer than this fails.
+    #[arg(long, env = "ORDERSUM_JOB_TIMEOUT_SECONDS", default_value_t = 3600)]
+    pub job_timeout_secs: u64,
     /// Name of this worker (default: host, pid and a random suffix; must be unique).
     #[arg(long, env = "ORDERSUM_WORKER_ID")]
     pub worker_id: Option<String>,
@@ -87,6 +111,14 @@ impl Settings {
             retention_hours: 168,
             progress_interval_ms: 1000,
             poll_interval_ms: 500,
+            max_attempts: 5,
+            retry_base_ms: 2000,
+            retry_max_ms: 60_000,
+            stale_after_secs: 30,
+            sweep_interval_secs: 10,
+            repush_after_secs: 300,
+            shutdown_grace_secs: 20,
+            job_timeout_secs: 3600,
             worker_id: None,
             log_format: LogFormat::Text,
             storage: StorageSettings::new(storage_url),
@@ -99,6 +131,19 @@ impl Settings {
 
     pub fn progress_interval(&self) -> Duration {
         Duration::from_millis(self.progress_interval_ms.max(10))
+    }
+
+    /// Delay before retry number `attempt` (1-based): base × 2^(attempt-1),
+    /// capped, with jitter between half and all of it.
+    pub fn retry_delay(&self, attempt: i32) -> Duration {
+        let exponent = u32::try_from(attempt.saturating_sub(1)).unwrap_or(0).min(20);
+        let full = self.retry_base_ms.saturating_mul(1 << exponent).min(self.retry_max_ms);
+        let jittered = full / 2 + rand::random_range(0..=full / 2);
+        Duration::from_millis(jittered)
+    }
+
+    pub fn stale_after(&self) -> f64 {
+        self.stale_after_secs as f64
     }
 
     pub fn retention_secs(&self) -> i64 {

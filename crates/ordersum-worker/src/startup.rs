@@ -1,34 +1,42 @@
 //! Starts a worker process: Postgres (migrations applied), the object store,
-//! and an apalis-redis consumer with a unique name, running until shutdown.
+//! the queue, the sweeper, and an apalis-redis consumer; on shutdown it
+//! stops taking jobs, lets running ones finish within the grace period and
+//! hands the rest back to the queue.
 
 use std::future::Future;
+use std::str::FromStr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
 use apalis::prelude::*;
-use apalis_redis::{Config as QueueConfig, ConnectionManager, RedisStorage};
+use apalis_redis::RedisStorage;
 use ordersum_model::JobMessage;
+use ordersum_queue::JobQueue;
 use ordersum_storage::Store;
-use redis::aio::ConnectionManagerConfig;
 use sqlx::PgPool;
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use tokio::sync::{Semaphore, watch};
+use tokio_util::task::TaskTracker;
 
 use crate::job::{self, JobContext};
 use crate::settings::Settings;
+use crate::sweeper;
 
-/// Connects to Postgres and applies pending migrations.
-pub async fn connect_database(settings: &Settings) -> anyhow::Result<PgPool> {
+/// Connects to Postgres as `application_name = worker id` and applies
+/// pending migrations.
+pub async fn connect_database(settings: &Settings, worker_id: &str) -> anyhow::Result<PgPool> {
+    let options = PgConnectOptions::from_str(&settings.database_url)
+        .context("parsing DATABASE_URL")?
+        .application_name(worker_id);
     let pool = PgPoolOptions::new()
         .max_connections(settings.db_max_connections)
         .acquire_timeout(Duration::from_secs(10))
-        .connect(&settings.database_url)
+        .connect_with(options)
         .await
         .context("connecting to Postgres (DATABASE_URL)")?;
-    ordersum_model::MIGRATOR
-        .run(&pool)
-        .await
-        .context("applying migrations")?;
+    ordersum_model::MIGRATOR.run(&pool).await.context("applying migrations")?;
     Ok(pool)
 }
 
@@ -45,55 +53,91 @@ pub fn default_worker_id() -> String {
 }
 
 /// The context jobs share; checks the store answers.
-pub async fn job_context(settings: Settings, pool: PgPool) -> anyhow::Result<Arc<JobContext>> {
-    let store = Store::open(&settings.storage, "http://127.0.0.1:8080")
-        .context("opening ORDERSUM_STORAGE")?;
+pub async fn job_context(mut settings: Settings, pool: PgPool) -> anyhow::Result<Arc<JobContext>> {
+    let store = Store::open(&settings.storage, "http://127.0.0.1:8080").context("opening ORDERSUM_STORAGE")?;
     store.check().await.context("checking the object store")?;
     std::fs::create_dir_all(settings.temp_dir()).context("creating the temp dir")?;
-    let worker_id = settings.worker_id.clone().unwrap_or_else(default_worker_id);
+    let queue = JobQueue::open(&settings.redis_url, &settings.queue, Duration::from_secs(10))
+        .context("opening the Redis queue (REDIS_URL)")?;
+    let worker_id = settings.worker_id.get_or_insert_with(default_worker_id).clone();
+    let concurrency = settings.concurrency.max(1);
     Ok(Arc::new(JobContext {
         pool,
         store,
+        queue,
         settings,
         worker_id,
+        slots: Arc::new(Semaphore::new(concurrency)),
+        tasks: TaskTracker::new(),
+        draining: AtomicBool::new(false),
+        handback: watch::Sender::new(false),
     }))
 }
 
-/// Consumes jobs until `shutdown` resolves.
-pub async fn run(
-    ctx: Arc<JobContext>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    let settings = &ctx.settings;
-    let client = redis::Client::open(settings.redis_url.as_str()).context("parsing REDIS_URL")?;
-    let conn = ConnectionManager::new_lazy_with_config(
-        client,
-        ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(5)))
-            .set_response_timeout(Some(Duration::from_secs(10))),
-    )
-    .context("creating the Redis connection manager")?;
-    let concurrency = settings.concurrency.max(1);
-    let backend = RedisStorage::<JobMessage>::new(conn)
-        .with_config(
-            QueueConfig::default()
-                .queue(&settings.queue)
-                .batch_size(concurrency),
-        )
-        .poll_with_interval(Duration::from_millis(settings.poll_interval_ms.max(10)));
-    tracing::info!(worker = %ctx.worker_id, queue = %settings.queue, concurrency, "ordersum-worker started");
-    let worker = WorkerBuilder::new(ctx.worker_id.clone())
-        .backend(backend)
-        .concurrency(concurrency)
-        .data(ctx.clone())
-        .build(job::handle);
-    worker
-        .run_until(async move {
-            shutdown.await;
-            Ok::<(), std::io::Error>(())
-        })
-        .await
-        .context("worker stopped with an error")?;
+/// Consumes jobs until `shutdown` resolves, then drains.
+pub async fn run(ctx: Arc<JobContext>, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let sweeper = tokio::spawn(sweeper::run(ctx.clone()));
+    tracing::info!(worker = %ctx.worker_id, queue = %ctx.settings.queue, concurrency = ctx.settings.concurrency, "ordersum-worker started");
+    consume(&ctx, stop_rx).await;
+    sweeper.abort();
+    drain(&ctx).await;
     tracing::info!(worker = %ctx.worker_id, "ordersum-worker stopped");
     Ok(())
+}
+
+/// Runs the apalis consumer until `stop` turns true. If it ends with an
+/// error (Redis gone), it is started again under a new name: running jobs
+/// are tasks of their own and go on meanwhile.
+async fn consume(ctx: &Arc<JobContext>, stop: watch::Receiver<bool>) {
+    let concurrency = ctx.settings.concurrency.max(1);
+    for generation in 0u64.. {
+        let backend = RedisStorage::<JobMessage>::new(ctx.queue.connection())
+            .with_config(JobQueue::config(&ctx.settings.queue).batch_size(concurrency))
+            .poll_with_interval(Duration::from_millis(ctx.settings.poll_interval_ms.max(10)));
+        let worker = WorkerBuilder::new(format!("{}-{generation}", ctx.worker_id))
+            .backend(backend)
+            .concurrency(concurrency)
+            .data(ctx.clone())
+            .build(job::handle);
+        let mut stop_signal = stop.clone();
+        let outcome = worker
+            .run_until(async move {
+                let _ = stop_signal.wait_for(|stop| *stop).await;
+                Ok::<(), std::io::Error>(())
+            })
+            .await;
+        if *stop.borrow() {
+            return;
+        }
+        if let Err(err) = outcome {
+            tracing::error!(error = %err, generation, "queue consumer stopped; restarting it");
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if *stop.borrow() {
+            return;
+        }
+    }
+}
+
+/// Stops taking jobs, gives running ones the grace period, then hands back
+/// what is still running.
+async fn drain(ctx: &JobContext) {
+    ctx.draining.store(true, Ordering::SeqCst);
+    ctx.tasks.close();
+    let grace = Duration::from_secs(ctx.settings.shutdown_grace_secs);
+    if !ctx.tasks.is_empty() {
+        tracing::info!(jobs = ctx.tasks.len(), grace_secs = grace.as_secs(), "waiting for running jobs");
+    }
+    if tokio::time::timeout(grace, ctx.tasks.wait()).await.is_err() {
+        tracing::warn!(jobs = ctx.tasks.len(), "grace period over: handing jobs back");
+        let _ = ctx.handback.send(true);
+        if tokio::time::timeout(Duration::from_secs(30), ctx.tasks.wait()).await.is_err() {
+            tracing::error!("jobs did not stop; the sweeper will take them back");
+        }
+    }
 }

@@ -1,0 +1,150 @@
+//! The sweeper: every worker runs it periodically, one at a time across
+//! the fleet (a Postgres advisory lock). It takes back running jobs whose
+//! worker died, pushes again queued jobs Redis no longer holds (restarted
+//! empty, FLUSHALL) or has held too long, expires summaries past retention
+//! (object deleted, row kept) and removes temp directories of dead attempts.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ordersum_model::repo;
+use uuid::Uuid;
+
+use crate::job::{JobContext, TEMP_PREFIX};
+
+/// Advisory lock key of the sweeper ("ordrsump").
+const SWEEP_LOCK: i64 = 0x6f72_6472_7375_6d70;
+/// Most rows one sweep handles per kind.
+const BATCH: i64 = 500;
+/// A queued job younger than this is left to the push that created it.
+const QUEUED_GRACE_SECS: f64 = 5.0;
+
+/// What one sweep did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Sweep {
+    pub requeued_stale: usize,
+    pub repushed: usize,
+    pub expired: usize,
+    pub temp_dirs_removed: usize,
+}
+
+/// Sweeps every `sweep_interval` until the task is dropped.
+pub async fn run(ctx: Arc<JobContext>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(ctx.settings.sweep_interval_secs.max(1)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match sweep_once(&ctx).await {
+            Ok(Some(sweep)) if sweep != Sweep::default() => tracing::info!(?sweep, "swept"),
+            Ok(_) => {}
+            Err(err) => tracing::warn!(error = %err, "sweep failed; next time"),
+        }
+    }
+}
+
+/// One sweep, if no other worker is sweeping; `None` when one is.
+pub async fn sweep_once(ctx: &JobContext) -> Result<Option<Sweep>, anyhow::Error> {
+    let mut lock = ctx.pool.acquire().await?;
+    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+        .bind(SWEEP_LOCK)
+        .fetch_one(&mut *lock)
+        .await?;
+    if !locked {
+        return Ok(None);
+    }
+    let result = sweep_locked(ctx).await;
+    // The lock also ends with the session if this fails.
+    let _ = sqlx::query("SELECT pg_advisory_unlock($1)").bind(SWEEP_LOCK).execute(&mut *lock).await;
+    result.map(Some)
+}
+
+async fn sweep_locked(ctx: &JobContext) -> Result<Sweep, anyhow::Error> {
+    let mut sweep = Sweep::default();
+    let stale = repo::requeue_stale_jobs(&ctx.pool, ctx.settings.stale_after()).await?;
+    for id in &stale {
+        tracing::warn!(job_id = %id, "worker stopped beating: job taken back");
+        ctx.queue.push(*id).await?;
+    }
+    sweep.requeued_stale = stale.len();
+    sweep.repushed = repush_lost(ctx).await?;
+    sweep.expired = expire(ctx).await?;
+    sweep.temp_dirs_removed = remove_dead_temp_dirs(ctx).await?;
+    Ok(sweep)
+}
+
+/// Pushes queued jobs whose push Redis lost, or that have waited longer
+/// than `repush_after` (a push is idempotent: only one claim wins).
+async fn repush_lost(ctx: &JobContext) -> Result<usize, anyhow::Error> {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+    let mut pushed = 0;
+    for id in repo::queued_jobs_due(&ctx.pool, QUEUED_GRACE_SECS, BATCH).await? {
+        let lost = match ctx.queue.pushed_at(id).await? {
+            None => true,
+            Some(at) => now.saturating_sub(at) > ctx.settings.repush_after_secs,
+        };
+        if lost {
+            tracing::info!(job_id = %id, "queued job not held by Redis: pushed again");
+            ctx.queue.push(id).await?;
+            pushed += 1;
+        }
+    }
+    Ok(pushed)
+}
+
+async fn expire(ctx: &JobContext) -> Result<usize, anyhow::Error> {
+    let mut expired = 0;
+    for (id, key) in repo::jobs_past_retention(&ctx.pool, BATCH).await? {
+        if let Some(key) = key {
+            ctx.store.delete(&key).await?;
+        }
+        if repo::expire_job(&ctx.pool, id).await? {
+            tracing::info!(job_id = %id, "summary expired; object deleted");
+            expired += 1;
+        }
+    }
+    Ok(expired)
+}
+
+/// Temp directories of attempts no worker is running any more.
+async fn remove_dead_temp_dirs(ctx: &JobContext) -> Result<usize, anyhow::Error> {
+    let dir = ctx.settings.temp_dir();
+    let mut removed = 0;
+    let Ok(mut entries) = tokio::fs::read_dir(&dir).await else { return Ok(0) };
+    while let Some(entry) = entries.next_entry().await? {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(job_id) = temp_dir_job(&name) else { continue };
+        if !repo::job_is_live(&ctx.pool, job_id, ctx.settings.stale_after()).await? {
+            remove(&entry.path()).await;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+/// The job of a temp directory name `ordersum-job-<uuid>-<random>`.
+fn temp_dir_job(name: &str) -> Option<Uuid> {
+    let rest = name.strip_prefix(TEMP_PREFIX)?;
+    Uuid::parse_str(rest.get(..36)?).ok()
+}
+
+async fn remove(path: &Path) {
+    if let Err(err) = tokio::fs::remove_dir_all(path).await {
+        tracing::warn!(error = %err, path = %path.display(), "could not remove a stray temp dir");
+    } else {
+        tracing::info!(path = %path.display(), "stray temp dir removed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temp_dirs_name_their_job() {
+        let id = Uuid::new_v4();
+        assert_eq!(temp_dir_job(&format!("ordersum-job-{id}-x8Yz")), Some(id));
+        assert_eq!(temp_dir_job("ordersum-job-nope"), None);
+        assert_eq!(temp_dir_job(".tmpXYZ"), None);
+    }
+}
