@@ -11,4 +11,6 @@ ensure_s3
 
 export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
+# The fault tests start the worker binary as real processes.
+cargo build --workspace --locked --bins
 exec cargo test --workspace --locked "$@"

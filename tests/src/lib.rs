@@ -5,6 +5,9 @@
 
 #![allow(clippy::unwrap_used)]
 
+pub mod oracle;
+pub mod procs;
+
 use std::net::SocketAddr;
 
 use std::path::PathBuf;
@@ -74,6 +77,11 @@ impl Drop for TestDirs {
 
 thread_local! {
     static DIRS: Arc<TestDirs> = Arc::new(TestDirs::default());
+}
+
+/// A new empty directory of the current test, removed when it ends.
+pub fn scratch_dir(what: &str) -> PathBuf {
+    DIRS.with(|dirs| dirs.make(what))
 }
 
 /// Settings for a test: a fresh queue name, port 0, a fresh local file store.
@@ -221,6 +229,15 @@ pub fn signed(key: &Key, params: &[(&str, &str)]) -> Vec<(String, String)> {
 }
 
 impl TestApp {
+    /// The test database's URL, for processes of their own.
+    pub fn database_url(&self) -> String {
+        let options = self.pool.connect_options();
+        let base = std::env::var("DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let (server, _) = base.rsplit_once('/').unwrap();
+        format!("{server}/{}", options.get_database().unwrap())
+    }
+
     pub fn url(&self) -> String {
         format!("http://{}/", self.addr)
     }

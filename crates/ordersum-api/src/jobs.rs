@@ -125,7 +125,11 @@ async fn enqueue(state: &AppState, company_id: i64, request: &SummaryRequest) ->
 
 /// Pushes the job id to the Redis queue through apalis.
 async fn push(state: &AppState, job_id: Uuid) -> Result<()> {
-    state.queue.push(job_id).await.map_err(|err| Error::Queue(err.to_string()))
+    state
+        .queue
+        .push(job_id)
+        .await
+        .map_err(|err| Error::Queue(err.to_string()))
 }
 
 /// Re-reads `job` until it has ended or `wait` has passed.

@@ -62,8 +62,12 @@ impl Application {
     /// Builds the app on an existing pool. Redis is connected lazily, so the
     /// API starts (and answers 2000+, not ready) while Redis is down.
     pub async fn build(settings: Settings, pool: PgPool) -> anyhow::Result<Self> {
-        let queue = JobQueue::open(&settings.redis_url, &settings.queue, settings.dependency_timeout())
-            .context("opening the Redis queue (REDIS_URL)")?;
+        let queue = JobQueue::open(
+            &settings.redis_url,
+            &settings.queue,
+            settings.dependency_timeout(),
+        )
+        .context("opening the Redis queue (REDIS_URL)")?;
         let listener = TcpListener::bind(settings.addr)
             .await
             .with_context(|| format!("binding {}", settings.addr))?;

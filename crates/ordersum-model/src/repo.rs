@@ -310,7 +310,12 @@ pub async fn enum_labels(
 /// `running → queued` for the worker that runs it, to run again after
 /// `delay_secs` (retry) or at once (handed back at shutdown).
 #[tracing::instrument(skip_all, err, fields(job_id = %id))]
-pub async fn requeue_job(db: impl PgExecutor<'_>, id: Uuid, worker_id: &str, delay_secs: f64) -> Result<bool, sqlx::Error> {
+pub async fn requeue_job(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    worker_id: &str,
+    delay_secs: f64,
+) -> Result<bool, sqlx::Error> {
     let result = sqlx::query(
         r#"UPDATE summary_jobs SET status = 'queued', worker_id = NULL, heartbeat_at = NULL,
                retry_at = now() + make_interval(secs => $3)
@@ -327,7 +332,10 @@ pub async fn requeue_job(db: impl PgExecutor<'_>, id: Uuid, worker_id: &str, del
 /// Running jobs whose worker stopped beating for `stale_secs`, put back in
 /// the queue (their worker died or lost its database).
 #[tracing::instrument(skip_all, err)]
-pub async fn requeue_stale_jobs(db: impl PgExecutor<'_>, stale_secs: f64) -> Result<Vec<Uuid>, sqlx::Error> {
+pub async fn requeue_stale_jobs(
+    db: impl PgExecutor<'_>,
+    stale_secs: f64,
+) -> Result<Vec<Uuid>, sqlx::Error> {
     sqlx::query_scalar(
         r#"UPDATE summary_jobs SET status = 'queued', worker_id = NULL, heartbeat_at = NULL, retry_at = NULL
            WHERE status = 'running' AND heartbeat_at < now() - make_interval(secs => $1)
@@ -340,7 +348,11 @@ pub async fn requeue_stale_jobs(db: impl PgExecutor<'_>, stale_secs: f64) -> Res
 
 /// Queued jobs due to run (retry time passed), oldest first.
 #[tracing::instrument(skip_all, err)]
-pub async fn queued_jobs_due(db: impl PgExecutor<'_>, older_than_secs: f64, limit: i64) -> Result<Vec<Uuid>, sqlx::Error> {
+pub async fn queued_jobs_due(
+    db: impl PgExecutor<'_>,
+    older_than_secs: f64,
+    limit: i64,
+) -> Result<Vec<Uuid>, sqlx::Error> {
     sqlx::query_scalar(
         r#"SELECT id FROM summary_jobs
            WHERE status = 'queued' AND (retry_at IS NULL OR retry_at <= now())
@@ -355,7 +367,10 @@ pub async fn queued_jobs_due(db: impl PgExecutor<'_>, older_than_secs: f64, limi
 
 /// Succeeded jobs past retention: (id, object key).
 #[tracing::instrument(skip_all, err)]
-pub async fn jobs_past_retention(db: impl PgExecutor<'_>, limit: i64) -> Result<Vec<(Uuid, Option<String>)>, sqlx::Error> {
+pub async fn jobs_past_retention(
+    db: impl PgExecutor<'_>,
+    limit: i64,
+) -> Result<Vec<(Uuid, Option<String>)>, sqlx::Error> {
     sqlx::query_as(
         r#"SELECT id, file_key FROM summary_jobs
            WHERE status = 'succeeded' AND expires_at <= now() ORDER BY expires_at LIMIT $1"#,
@@ -368,16 +383,22 @@ pub async fn jobs_past_retention(db: impl PgExecutor<'_>, limit: i64) -> Result<
 /// `succeeded → expired` once its object is gone.
 #[tracing::instrument(skip_all, err, fields(job_id = %id))]
 pub async fn expire_job(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool, sqlx::Error> {
-    let result = sqlx::query(r#"UPDATE summary_jobs SET status = 'expired' WHERE id = $1 AND status = 'succeeded'"#)
-        .bind(id)
-        .execute(db)
-        .await?;
+    let result = sqlx::query(
+        r#"UPDATE summary_jobs SET status = 'expired' WHERE id = $1 AND status = 'succeeded'"#,
+    )
+    .bind(id)
+    .execute(db)
+    .await?;
     Ok(result.rows_affected() == 1)
 }
 
 /// Whether a worker is working on the job now (running, heartbeat fresh).
 #[tracing::instrument(skip_all, err, fields(job_id = %id))]
-pub async fn job_is_live(db: impl PgExecutor<'_>, id: Uuid, stale_secs: f64) -> Result<bool, sqlx::Error> {
+pub async fn job_is_live(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    stale_secs: f64,
+) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar(
         r#"SELECT EXISTS (SELECT 1 FROM summary_jobs WHERE id = $1 AND status = 'running'
                           AND heartbeat_at >= now() - make_interval(secs => $2))"#,

@@ -37,7 +37,9 @@ pub struct JobQueue {
 
 impl std::fmt::Debug for JobQueue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JobQueue").field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("JobQueue")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -54,7 +56,12 @@ impl JobQueue {
             .set_max_delay(Duration::from_millis(500));
         let conn = ConnectionManager::new_lazy_with_config(client, config)?;
         let storage = RedisStorage::new(conn.clone()).with_config(Self::config(name));
-        Ok(JobQueue { storage, conn, name: name.to_owned(), timeout })
+        Ok(JobQueue {
+            storage,
+            conn,
+            name: name.to_owned(),
+            timeout,
+        })
     }
 
     /// The apalis configuration of queue `name`.
@@ -78,7 +85,10 @@ impl JobQueue {
         format!("{}:ordersum:pushed:{job_id}", self.name)
     }
 
-    async fn bounded<T, E: std::fmt::Display>(&self, fut: impl Future<Output = Result<T, E>>) -> Result<T, QueueError> {
+    async fn bounded<T, E: std::fmt::Display>(
+        &self,
+        fut: impl Future<Output = Result<T, E>>,
+    ) -> Result<T, QueueError> {
         match tokio::time::timeout(self.timeout, fut).await {
             Ok(result) => result.map_err(|err| QueueError::Push(err.to_string())),
             Err(_) => Err(QueueError::Timeout(self.timeout)),
@@ -96,7 +106,9 @@ impl JobQueue {
         let task = if delay.is_zero() {
             TaskBuilder::new(JobMessage { job_id }).build()
         } else {
-            TaskBuilder::new(JobMessage { job_id }).run_after(delay).build()
+            TaskBuilder::new(JobMessage { job_id })
+                .run_after(delay)
+                .build()
         };
         self.bounded(storage.push_task(task)).await?;
         let now = std::time::SystemTime::now()
@@ -104,27 +116,44 @@ impl JobQueue {
             .unwrap_or_default()
             .as_secs();
         let mut conn = self.conn.clone();
-        self.bounded(redis::cmd("SET").arg(self.marker(job_id)).arg(now).arg("EX").arg(MARKER_TTL_SECS).query_async::<()>(&mut conn))
-            .await
+        self.bounded(
+            redis::cmd("SET")
+                .arg(self.marker(job_id))
+                .arg(now)
+                .arg("EX")
+                .arg(MARKER_TTL_SECS)
+                .query_async::<()>(&mut conn),
+        )
+        .await
     }
 
     /// When `job_id` was last pushed (Unix seconds), if Redis still holds it.
     pub async fn pushed_at(&self, job_id: Uuid) -> Result<Option<u64>, QueueError> {
         let mut conn = self.conn.clone();
-        self.bounded(redis::cmd("GET").arg(self.marker(job_id)).query_async::<Option<u64>>(&mut conn))
-            .await
+        self.bounded(
+            redis::cmd("GET")
+                .arg(self.marker(job_id))
+                .query_async::<Option<u64>>(&mut conn),
+        )
+        .await
     }
 
     /// The job was taken by a worker: Redis no longer needs to hold it.
     pub async fn taken(&self, job_id: Uuid) -> Result<(), QueueError> {
         let mut conn = self.conn.clone();
-        self.bounded(redis::cmd("DEL").arg(self.marker(job_id)).query_async::<()>(&mut conn))
-            .await
+        self.bounded(
+            redis::cmd("DEL")
+                .arg(self.marker(job_id))
+                .query_async::<()>(&mut conn),
+        )
+        .await
     }
 
     /// Whether Redis answers.
     pub async fn ping(&self) -> Result<(), QueueError> {
         let mut conn = self.conn.clone();
-        self.bounded(redis::cmd("PING").query_async::<String>(&mut conn)).await.map(drop)
+        self.bounded(redis::cmd("PING").query_async::<String>(&mut conn))
+            .await
+            .map(drop)
     }
 }

@@ -93,7 +93,9 @@ impl JobError {
                 "The order summary took longer than the allowed {} minutes. Narrow the time window or the filters and try again.",
                 limit.as_secs().div_ceil(60)
             ),
-            JobError::Request(_) => "The request of this job could not be read. Please submit it again.".into(),
+            JobError::Request(_) => {
+                "The request of this job could not be read. Please submit it again.".into()
+            }
             err if err.is_retryable() => format!(
                 "The order summary could not be produced after {} attempts because a service it depends on was unavailable. Please try again later.",
                 settings.max_attempts
@@ -105,12 +107,19 @@ impl JobError {
 
 fn database_error_is_transient(err: &sqlx::Error) -> bool {
     match err {
-        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) => true,
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Tls(_) => true,
         sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed => true,
         sqlx::Error::Database(db) => db.code().is_some_and(|code| {
             // connection exceptions, serialization failure, deadlock,
             // admin shutdown / cannot connect now, insufficient resources.
-            code.starts_with("08") || code == "40001" || code == "40P01" || code.starts_with("57P") || code.starts_with("53")
+            code.starts_with("08")
+                || code == "40001"
+                || code == "40P01"
+                || code.starts_with("57P")
+                || code.starts_with("53")
         }),
         _ => false,
     }
@@ -119,7 +128,12 @@ fn database_error_is_transient(err: &sqlx::Error) -> bool {
 /// How a run ended.
 #[derive(Debug)]
 pub enum Outcome {
-    Succeeded { paid_rows: u64, unpaid_rows: u64, size: u64, elapsed: Duration },
+    Succeeded {
+        paid_rows: u64,
+        unpaid_rows: u64,
+        size: u64,
+        elapsed: Duration,
+    },
     Cancelled,
     HandedBack,
 }
@@ -181,7 +195,12 @@ pub async fn settle(ctx: &JobContext, job_id: Uuid) {
         return;
     }
     match execute(ctx, &job).await {
-        Ok(Outcome::Succeeded { paid_rows, unpaid_rows, size, elapsed }) => tracing::info!(
+        Ok(Outcome::Succeeded {
+            paid_rows,
+            unpaid_rows,
+            size,
+            elapsed,
+        }) => tracing::info!(
             paid_rows,
             unpaid_rows,
             size,
@@ -229,10 +248,20 @@ async fn mark_failed(ctx: &JobContext, job: &Job, message: &str) {
 
 /// The job, now running for this worker; or the status that keeps it from
 /// running (`None`: no such row).
-async fn claim(ctx: &JobContext, job_id: Uuid) -> Result<Result<Job, Option<JobStatus>>, sqlx::Error> {
+async fn claim(
+    ctx: &JobContext,
+    job_id: Uuid,
+) -> Result<Result<Job, Option<JobStatus>>, sqlx::Error> {
     let deadline = Instant::now() + ROW_VISIBILITY_WAIT;
     loop {
-        if let Some(job) = repo::claim_job(&ctx.pool, job_id, &ctx.worker_id, ctx.settings.stale_after()).await? {
+        if let Some(job) = repo::claim_job(
+            &ctx.pool,
+            job_id,
+            &ctx.worker_id,
+            ctx.settings.stale_after(),
+        )
+        .await?
+        {
             return Ok(Ok(job));
         }
         match repo::find_job(&ctx.pool, job_id).await? {
@@ -299,8 +328,19 @@ async fn handback_requested(mut rx: watch::Receiver<bool>) {
 /// Writes progress and the heartbeat; a row no longer running for this
 /// worker (cancelled) stops the work.
 async fn heartbeat(ctx: &JobContext, job: &Job, state: &JobState) {
-    let (paid, unpaid) = (state.paid.load(Ordering::Relaxed), state.unpaid.load(Ordering::Relaxed));
-    match repo::record_progress(&ctx.pool, job.id, &ctx.worker_id, paid as i64, unpaid as i64).await {
+    let (paid, unpaid) = (
+        state.paid.load(Ordering::Relaxed),
+        state.unpaid.load(Ordering::Relaxed),
+    );
+    match repo::record_progress(
+        &ctx.pool,
+        job.id,
+        &ctx.worker_id,
+        paid as i64,
+        unpaid as i64,
+    )
+    .await
+    {
         Ok(true) => {}
         Ok(false) => {
             state.cancelled.store(true, Ordering::SeqCst);
@@ -313,9 +353,12 @@ async fn heartbeat(ctx: &JobContext, job: &Job, state: &JobState) {
 /// Export, upload, finish.
 async fn produce(ctx: &JobContext, job: &Job, state: &Arc<JobState>) -> Result<Outcome, JobError> {
     let started = Instant::now();
-    let request: SummaryRequest =
-        serde_json::from_value(job.request.0.clone()).map_err(|err| JobError::Request(err.to_string()))?;
-    let tz: Tz = request.time_zone.parse().map_err(|err| JobError::Request(format!("{err}")))?;
+    let request: SummaryRequest = serde_json::from_value(job.request.0.clone())
+        .map_err(|err| JobError::Request(err.to_string()))?;
+    let tz: Tz = request
+        .time_zone
+        .parse()
+        .map_err(|err| JobError::Request(format!("{err}")))?;
     let file_name = file_name(&request, job.id, tz);
     // The workbook and rust_xlsxwriter's temp files live in a directory of
     // this attempt, removed on every path (the sweeper removes those of
@@ -324,11 +367,14 @@ async fn produce(ctx: &JobContext, job: &Job, state: &Arc<JobState>) -> Result<O
         .prefix(&format!("{TEMP_PREFIX}{}-", job.id))
         .tempdir_in(ctx.settings.temp_dir())?;
     let path = dir.path().join(&file_name);
-    let (paid_rows, unpaid_rows) = match export(ctx, job, &request, tz, dir.path(), &path, state).await {
-        Ok(counts) => counts,
-        Err(JobError::Cancelled) if state.cancelled.load(Ordering::SeqCst) => return Ok(Outcome::Cancelled),
-        Err(err) => return Err(err),
-    };
+    let (paid_rows, unpaid_rows) =
+        match export(ctx, job, &request, tz, dir.path(), &path, state).await {
+            Ok(counts) => counts,
+            Err(JobError::Cancelled) if state.cancelled.load(Ordering::SeqCst) => {
+                return Ok(Outcome::Cancelled);
+            }
+            Err(err) => return Err(err),
+        };
     let key = ctx.store.object_key(job.company_id, job.id, &file_name);
     let size = ctx.store.put_file(&key, &path, &file_name).await?;
     drop(dir);
@@ -339,12 +385,25 @@ async fn produce(ctx: &JobContext, job: &Job, state: &Arc<JobState>) -> Result<O
         paid_rows: paid_rows as i64,
         unpaid_rows: unpaid_rows as i64,
     };
-    if !repo::finish_job(&ctx.pool, job.id, &ctx.worker_id, &file, ctx.settings.retention_secs()).await? {
+    if !repo::finish_job(
+        &ctx.pool,
+        job.id,
+        &ctx.worker_id,
+        &file,
+        ctx.settings.retention_secs(),
+    )
+    .await?
+    {
         // Cancelled (or taken back) while uploading: the object must not outlive it.
         ctx.store.delete(&key).await?;
         return Ok(Outcome::Cancelled);
     }
-    Ok(Outcome::Succeeded { paid_rows, unpaid_rows, size, elapsed: started.elapsed() })
+    Ok(Outcome::Succeeded {
+        paid_rows,
+        unpaid_rows,
+        size,
+        elapsed: started.elapsed(),
+    })
 }
 
 /// Names of per-attempt temp directories: `ordersum-job-<job id>-<random>`.
@@ -361,7 +420,11 @@ pub fn file_name(request: &SummaryRequest, job_id: Uuid, tz: Tz) -> String {
     };
     let id = job_id.simple().to_string();
     let short = &id[id.len() - 8..];
-    format!("order-summary-{}-{}-{short}.xlsx", day(request.start_time), day(request.end_time))
+    format!(
+        "order-summary-{}-{}-{short}.xlsx",
+        day(request.start_time),
+        day(request.end_time)
+    )
 }
 
 /// Writes the job's workbook to `path`; answers (paid, unpaid) rows.
@@ -384,7 +447,9 @@ async fn export(
     let (pages_tx, pages_rx) = mpsc::channel(PAGES_IN_FLIGHT);
     let writer = {
         let (state, path, temp_dir) = (state.clone(), path.to_owned(), temp_dir.to_owned());
-        tokio::task::spawn_blocking(move || write_pages(pages_rx, &temp_dir, labels, options, &path, &state))
+        tokio::task::spawn_blocking(move || {
+            write_pages(pages_rx, &temp_dir, labels, options, &path, &state)
+        })
     };
     let read = read_pages(&ctx.pool, &query, pages_tx, state).await;
     if read.is_err() {
@@ -457,7 +522,10 @@ mod tests {
         }))
         .expect("request");
         let id = Uuid::parse_str("01a21823-c04a-762f-852c-45d2bb320eb3").expect("uuid");
-        assert_eq!(file_name(&request, id, Tz::UTC), "order-summary-20240701-20240801-bb320eb3.xlsx");
+        assert_eq!(
+            file_name(&request, id, Tz::UTC),
+            "order-summary-20240701-20240801-bb320eb3.xlsx"
+        );
         assert_eq!(
             file_name(&request, id, chrono_tz::America::New_York),
             "order-summary-20240630-20240731-bb320eb3.xlsx"

@@ -6,7 +6,10 @@ use ordersum_worker::{Settings, startup};
 async fn main() -> anyhow::Result<()> {
     let mut settings = Settings::parse();
     init_tracing(settings.log_format);
-    let worker_id = settings.worker_id.get_or_insert_with(startup::default_worker_id).clone();
+    let worker_id = settings
+        .worker_id
+        .get_or_insert_with(startup::default_worker_id)
+        .clone();
     let pool = startup::connect_database(&settings, &worker_id).await?;
     let ctx = startup::job_context(settings, pool).await?;
     startup::run(ctx, shutdown_signal()).await

@@ -136,8 +136,13 @@ impl Settings {
     /// Delay before retry number `attempt` (1-based): base × 2^(attempt-1),
     /// capped, with jitter between half and all of it.
     pub fn retry_delay(&self, attempt: i32) -> Duration {
-        let exponent = u32::try_from(attempt.saturating_sub(1)).unwrap_or(0).min(20);
-        let full = self.retry_base_ms.saturating_mul(1 << exponent).min(self.retry_max_ms);
+        let exponent = u32::try_from(attempt.saturating_sub(1))
+            .unwrap_or(0)
+            .min(20);
+        let full = self
+            .retry_base_ms
+            .saturating_mul(1 << exponent)
+            .min(self.retry_max_ms);
         let jittered = full / 2 + rand::random_range(0..=full / 2);
         Duration::from_millis(jittered)
     }

@@ -36,7 +36,10 @@ pub async fn connect_database(settings: &Settings, worker_id: &str) -> anyhow::R
         .connect_with(options)
         .await
         .context("connecting to Postgres (DATABASE_URL)")?;
-    ordersum_model::MIGRATOR.run(&pool).await.context("applying migrations")?;
+    ordersum_model::MIGRATOR
+        .run(&pool)
+        .await
+        .context("applying migrations")?;
     Ok(pool)
 }
 
@@ -54,12 +57,20 @@ pub fn default_worker_id() -> String {
 
 /// The context jobs share; checks the store answers.
 pub async fn job_context(mut settings: Settings, pool: PgPool) -> anyhow::Result<Arc<JobContext>> {
-    let store = Store::open(&settings.storage, "http://127.0.0.1:8080").context("opening ORDERSUM_STORAGE")?;
+    let store = Store::open(&settings.storage, "http://127.0.0.1:8080")
+        .context("opening ORDERSUM_STORAGE")?;
     store.check().await.context("checking the object store")?;
     std::fs::create_dir_all(settings.temp_dir()).context("creating the temp dir")?;
-    let queue = JobQueue::open(&settings.redis_url, &settings.queue, Duration::from_secs(10))
-        .context("opening the Redis queue (REDIS_URL)")?;
-    let worker_id = settings.worker_id.get_or_insert_with(default_worker_id).clone();
+    let queue = JobQueue::open(
+        &settings.redis_url,
+        &settings.queue,
+        Duration::from_secs(10),
+    )
+    .context("opening the Redis queue (REDIS_URL)")?;
+    let worker_id = settings
+        .worker_id
+        .get_or_insert_with(default_worker_id)
+        .clone();
     let concurrency = settings.concurrency.max(1);
     Ok(Arc::new(JobContext {
         pool,
@@ -75,7 +86,10 @@ pub async fn job_context(mut settings: Settings, pool: PgPool) -> anyhow::Result
 }
 
 /// Consumes jobs until `shutdown` resolves, then drains.
-pub async fn run(ctx: Arc<JobContext>, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn run(
+    ctx: Arc<JobContext>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;
@@ -131,12 +145,22 @@ async fn drain(ctx: &JobContext) {
     ctx.tasks.close();
     let grace = Duration::from_secs(ctx.settings.shutdown_grace_secs);
     if !ctx.tasks.is_empty() {
-        tracing::info!(jobs = ctx.tasks.len(), grace_secs = grace.as_secs(), "waiting for running jobs");
+        tracing::info!(
+            jobs = ctx.tasks.len(),
+            grace_secs = grace.as_secs(),
+            "waiting for running jobs"
+        );
     }
     if tokio::time::timeout(grace, ctx.tasks.wait()).await.is_err() {
-        tracing::warn!(jobs = ctx.tasks.len(), "grace period over: handing jobs back");
+        tracing::warn!(
+            jobs = ctx.tasks.len(),
+            "grace period over: handing jobs back"
+        );
         let _ = ctx.handback.send(true);
-        if tokio::time::timeout(Duration::from_secs(30), ctx.tasks.wait()).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(30), ctx.tasks.wait())
+            .await
+            .is_err()
+        {
             tracing::error!("jobs did not stop; the sweeper will take them back");
         }
     }

@@ -31,7 +31,8 @@ pub struct Sweep {
 
 /// Sweeps every `sweep_interval` until the task is dropped.
 pub async fn run(ctx: Arc<JobContext>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(ctx.settings.sweep_interval_secs.max(1)));
+    let mut tick =
+        tokio::time::interval(Duration::from_secs(ctx.settings.sweep_interval_secs.max(1)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
@@ -55,7 +56,10 @@ pub async fn sweep_once(ctx: &JobContext) -> Result<Option<Sweep>, anyhow::Error
     }
     let result = sweep_locked(ctx).await;
     // The lock also ends with the session if this fails.
-    let _ = sqlx::query("SELECT pg_advisory_unlock($1)").bind(SWEEP_LOCK).execute(&mut *lock).await;
+    let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(SWEEP_LOCK)
+        .execute(&mut *lock)
+        .await;
     result.map(Some)
 }
 
@@ -76,7 +80,9 @@ async fn sweep_locked(ctx: &JobContext) -> Result<Sweep, anyhow::Error> {
 /// Pushes queued jobs whose push Redis lost, or that have waited longer
 /// than `repush_after` (a push is idempotent: only one claim wins).
 async fn repush_lost(ctx: &JobContext) -> Result<usize, anyhow::Error> {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
     let mut pushed = 0;
     for id in repo::queued_jobs_due(&ctx.pool, QUEUED_GRACE_SECS, BATCH).await? {
         let lost = match ctx.queue.pushed_at(id).await? {
@@ -110,10 +116,14 @@ async fn expire(ctx: &JobContext) -> Result<usize, anyhow::Error> {
 async fn remove_dead_temp_dirs(ctx: &JobContext) -> Result<usize, anyhow::Error> {
     let dir = ctx.settings.temp_dir();
     let mut removed = 0;
-    let Ok(mut entries) = tokio::fs::read_dir(&dir).await else { return Ok(0) };
+    let Ok(mut entries) = tokio::fs::read_dir(&dir).await else {
+        return Ok(0);
+    };
     while let Some(entry) = entries.next_entry().await? {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(job_id) = temp_dir_job(&name) else { continue };
+        let Some(job_id) = temp_dir_job(&name) else {
+            continue;
+        };
         if !repo::job_is_live(&ctx.pool, job_id, ctx.settings.stale_after()).await? {
             remove(&entry.path()).await;
             removed += 1;

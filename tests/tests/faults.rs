@@ -1,0 +1,297 @@
+//! Faults with real processes: worker binaries killed or stopped, Redis
+//! flushed and restarted, the S3 server stopped, Postgres connections
+//! terminated, and a burst of concurrent requests. Every job must end
+//! `Succeeded` with a workbook that matches the SQL oracle: none is lost.
+
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use chrono::Utc;
+use chrono_tz::Tz;
+use ordersum_tests::oracle::{COMPANY, assert_job_matches_sql};
+use ordersum_tests::procs::{RedisProcess, S3Process, WorkerProcess};
+use ordersum_tests::{Key, TestApp, ret_code, seed, spawn_app_with, test_settings};
+use serde_json::Value;
+use sqlx::PgPool;
+
+/// The whole seeded period (30 days), shifted by `offset` seconds so that
+/// jobs differ.
+fn window(offset: i64) -> (i64, i64) {
+    let now = Utc::now().timestamp();
+    (now - 31 * 86_400 + offset, now + 86_400)
+}
+
+async fn submit(app: &TestApp, key: &Key, window: (i64, i64)) -> Value {
+    let (start, end) = (window.0.to_string(), window.1.to_string());
+    app.call(
+        key,
+        &[
+            ("Action", "DownloadOrderSummary"),
+            ("StartTime", &start),
+            ("EndTime", &end),
+        ],
+    )
+    .await
+}
+
+async fn submit_ok(app: &TestApp, key: &Key, window: (i64, i64)) -> String {
+    let answer = submit(app, key, window).await;
+    assert_eq!(ret_code(&answer), 0, "{answer}");
+    answer["JobId"].as_str().unwrap().to_owned()
+}
+
+async fn get(app: &TestApp, key: &Key, id: &str) -> Value {
+    app.call(key, &[("Action", "GetOrderSummaryJob"), ("JobId", id)])
+        .await
+}
+
+/// Polls the job until `done` holds; panics after `within`.
+async fn wait_for(
+    app: &TestApp,
+    key: &Key,
+    id: &str,
+    within: Duration,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let job = get(app, key, id).await;
+        if done(&job) {
+            return job;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "job {id} never got there: {job}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn running_with_rows(job: &Value) -> bool {
+    job["Status"] == "Running" && job["Progress"]["PaidRows"].as_i64().unwrap_or(0) > 0
+}
+
+fn ended(job: &Value) -> bool {
+    !matches!(job["Status"].as_str(), Some("Queued" | "Running"))
+}
+
+/// (attempts, worker id) of a job.
+async fn attempts(app: &TestApp, id: &str) -> (i32, Option<String>) {
+    sqlx::query_as("SELECT attempts, worker_id FROM summary_jobs WHERE id = $1::uuid")
+        .bind(id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_worker_killed_mid_export_leaves_its_job_to_another_worker(pool: PgPool) {
+    let app = spawn_app_with(pool, test_settings()).await;
+    seed(&app.pool, COMPANY, 40_000, 30, 21).await;
+    let key = app.create_key(COMPANY).await;
+    let mut a = WorkerProcess::start(&app, "a", &[]).await;
+    let id = submit_ok(&app, &key, window(0)).await;
+    wait_for(&app, &key, &id, Duration::from_secs(60), running_with_rows).await;
+    let mut b = WorkerProcess::start(&app, "b", &[]).await;
+    a.kill().await;
+
+    let job = wait_for(&app, &key, &id, Duration::from_secs(120), ended).await;
+    assert_job_matches_sql(&app, &job, window(0), "", Tz::UTC).await;
+    let (tries, worker) = attempts(&app, &id).await;
+    assert!(tries >= 2, "attempts {tries}");
+    assert_eq!(worker.as_deref(), Some(b.id.as_str()));
+    assert!(b.terminate(Duration::from_secs(20)).await.success());
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn redis_flushed_or_restarted_empty_loses_no_job(pool: PgPool) {
+    let mut redis = RedisProcess::start().await;
+    let mut settings = test_settings();
+    settings.redis_url = redis.url();
+    settings.max_active_jobs = 20;
+    settings.dependency_timeout_ms = 1000;
+    let app = spawn_app_with(pool, settings).await;
+    seed(&app.pool, COMPANY, 8_000, 30, 22).await;
+    let key = app.create_key(COMPANY).await;
+    let worker = WorkerProcess::start(&app, "w", &[("ORDERSUM_WORKER_CONCURRENCY", "1")]).await;
+
+    // FLUSHALL with one job running and three queued.
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        ids.push(submit_ok(&app, &key, window(i)).await);
+    }
+    wait_for(&app, &key, &ids[0], Duration::from_secs(60), |j| {
+        j["Status"] == "Running"
+    })
+    .await;
+    redis.flushall().await;
+
+    // Redis dies with jobs queued and running: the API answers 2000+ and is
+    // not ready; Redis comes back empty: the API recovers without a restart.
+    for i in 4..7 {
+        ids.push(submit_ok(&app, &key, window(i)).await);
+    }
+    redis.stop().await;
+    let refused = submit(&app, &key, window(7)).await;
+    assert!(ret_code(&refused) >= 2000, "{refused}");
+    assert_eq!(app.get_path("/readyz").await.0, 503);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    redis.restart().await;
+    let mut recovered = None;
+    for _ in 0..50 {
+        let answer = submit(&app, &key, window(7)).await;
+        if ret_code(&answer) == 0 {
+            recovered = Some(answer["JobId"].as_str().unwrap().to_owned());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    ids.push(recovered.expect("the API did not recover once Redis was back"));
+    assert_eq!(app.get_path("/readyz").await.0, 200);
+
+    for (i, id) in ids.iter().enumerate() {
+        let job = wait_for(&app, &key, id, Duration::from_secs(180), ended).await;
+        assert_job_matches_sql(&app, &job, window(i as i64), "", Tz::UTC).await;
+    }
+    drop(worker);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn the_s3_server_stopping_during_a_job_delays_it_but_loses_nothing(pool: PgPool) {
+    let mut s3 = S3Process::start().await;
+    let mut settings = test_settings();
+    settings.storage.url = s3.storage_url();
+    settings.storage.access_key_id = Some("minioadmin".into());
+    settings.storage.secret_access_key = Some("minioadmin".into());
+    settings.dependency_timeout_ms = 1000;
+    let app = spawn_app_with(pool, settings).await;
+    seed(&app.pool, COMPANY, 20_000, 30, 23).await;
+    let key = app.create_key(COMPANY).await;
+    let worker = WorkerProcess::start(&app, "w", &[("ORDERSUM_MAX_ATTEMPTS", "20")]).await;
+    let id = submit_ok(&app, &key, window(0)).await;
+    wait_for(&app, &key, &id, Duration::from_secs(60), running_with_rows).await;
+    s3.stop().await;
+
+    // The upload fails and the job waits for a retry; the API is not ready.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    while attempts(&app, &id).await.0 < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the job never retried: {}",
+            worker.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (status, body) = app.get_path("/readyz").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains(r#""Storage":"unavailable""#), "{body}");
+    s3.restart().await;
+
+    let job = wait_for(&app, &key, &id, Duration::from_secs(120), ended).await;
+    assert_job_matches_sql(&app, &job, window(0), "", Tz::UTC).await;
+    assert!(
+        worker.log_text().contains("retrying"),
+        "{}",
+        worker.log_text()
+    );
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn terminated_postgres_connections_mid_export_lose_no_job(pool: PgPool) {
+    let app = spawn_app_with(pool, test_settings()).await;
+    seed(&app.pool, COMPANY, 40_000, 30, 24).await;
+    let key = app.create_key(COMPANY).await;
+    let worker = WorkerProcess::start(&app, "w", &[]).await;
+    let id = submit_ok(&app, &key, window(0)).await;
+    wait_for(&app, &key, &id, Duration::from_secs(60), running_with_rows).await;
+    let mut terminated = 0i64;
+    for _ in 0..20 {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1",
+        )
+        .bind(&worker.id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+        terminated += n;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(terminated > 0, "no worker connection was terminated");
+    let job = wait_for(&app, &key, &id, Duration::from_secs(120), ended).await;
+    assert_job_matches_sql(&app, &job, window(0), "", Tz::UTC).await;
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_worker_stopped_with_sigterm_hands_its_job_back_to_another(pool: PgPool) {
+    let app = spawn_app_with(pool, test_settings()).await;
+    seed(&app.pool, COMPANY, 40_000, 30, 25).await;
+    let key = app.create_key(COMPANY).await;
+    let mut a = WorkerProcess::start(&app, "a", &[]).await;
+    let id = submit_ok(&app, &key, window(0)).await;
+    wait_for(&app, &key, &id, Duration::from_secs(60), running_with_rows).await;
+    let b = WorkerProcess::start(&app, "b", &[]).await;
+    let exit = a.terminate(Duration::from_secs(30)).await;
+    assert!(exit.success(), "{exit:?}");
+    assert!(a.log_text().contains("handed back"), "{}", a.log_text());
+
+    let job = wait_for(&app, &key, &id, Duration::from_secs(120), ended).await;
+    assert_job_matches_sql(&app, &job, window(0), "", Tz::UTC).await;
+    let (tries, worker) = attempts(&app, &id).await;
+    assert!(tries >= 2, "attempts {tries}");
+    assert_eq!(worker.as_deref(), Some(b.id.as_str()));
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn two_hundred_concurrent_requests_from_twenty_companies_are_all_accounted_for(pool: PgPool) {
+    let mut settings = test_settings();
+    settings.max_active_jobs = 10;
+    let app = spawn_app_with(pool, settings).await;
+    let mut keys = Vec::new();
+    for company in 1..=20 {
+        seed(&app.pool, company, 300, 30, 100 + company as u64).await;
+        keys.push(app.create_key(company).await);
+    }
+    let _workers = [
+        WorkerProcess::start(&app, "w1", &[]).await,
+        WorkerProcess::start(&app, "w2", &[]).await,
+    ];
+
+    let requests = keys
+        .iter()
+        .flat_map(|key| (0..10).map(move |i| (key, window(i * 60))));
+    let answers =
+        futures::future::join_all(requests.clone().map(|(key, w)| submit(&app, key, w))).await;
+    let mut jobs = Vec::new();
+    for ((key, w), answer) in requests.zip(&answers) {
+        assert_eq!(ret_code(answer), 0, "{answer}");
+        jobs.push((key, w, answer["JobId"].as_str().unwrap().to_owned()));
+    }
+    let distinct: std::collections::HashSet<_> = jobs.iter().map(|(_, _, id)| id.clone()).collect();
+    assert_eq!(distinct.len(), 200);
+
+    for (i, (key, w, id)) in jobs.iter().enumerate() {
+        let job = wait_for(&app, key, id, Duration::from_secs(240), ended).await;
+        assert_eq!(job["Status"], "Succeeded", "{job}");
+        let expected: (i64, i64) = sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE status = 2), count(*) FILTER (WHERE status = 1) FROM orders \
+             WHERE company_id = $1 AND start_time >= to_timestamp($2) AND start_time < to_timestamp($3)",
+        )
+        .bind(key.company_id)
+        .bind(w.0 as f64)
+        .bind(w.1 as f64)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+        assert_eq!(
+            (
+                job["Progress"]["PaidRows"].as_i64().unwrap(),
+                job["Progress"]["UnpaidRows"].as_i64().unwrap()
+            ),
+            expected
+        );
+        if i % 67 == 0 && key.company_id == COMPANY {
+            assert_job_matches_sql(&app, &job, *w, "", Tz::UTC).await;
+        }
+    }
+}
