@@ -155,3 +155,22 @@ impl Settings {
         self.retention_hours.saturating_mul(3600)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_delays_grow_exponentially_with_jitter_up_to_the_cap() {
+        let settings = Settings::new("postgres://x", "redis://x", "file:///tmp");
+        for attempt in 1..=10 {
+            let full = (2000u64 << (attempt - 1)).min(60_000);
+            let delay = settings.retry_delay(attempt).as_millis() as u64;
+            assert!(
+                (full / 2..=full).contains(&delay),
+                "attempt {attempt}: {delay} ms not in [{}, {full}]",
+                full / 2
+            );
+        }
+    }
+}

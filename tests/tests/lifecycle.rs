@@ -1,0 +1,189 @@
+//! The job lifecycle's guarantees, with the worker in the test process:
+//! a slow but alive worker keeps its job, duplicate deliveries run a job
+//! once, a hung job times out, and the sweeper expires summaries past
+//! retention and removes temp directories of dead attempts.
+
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use chrono::Utc;
+use ordersum_tests::oracle::{COMPANY, fetch, run_summary};
+use ordersum_tests::{ret_code, seed, spawn_app_with, spawn_worker, test_settings};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+fn window() -> (String, String) {
+    let now = Utc::now().timestamp();
+    ((now - 31 * 86_400).to_string(), (now + 86_400).to_string())
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_slow_but_alive_worker_keeps_its_job(pool: PgPool) {
+    let app = spawn_app_with(pool, test_settings()).await;
+    seed(&app.pool, COMPANY, 30_000, 30, 31).await;
+    let key = app.create_key(COMPANY).await;
+    // Two workers sweeping every second with a 2 s staleness limit; the job
+    // takes several seconds.
+    let tweak = |s: &mut ordersum_worker::Settings| {
+        s.stale_after_secs = 2;
+        s.sweep_interval_secs = 1;
+        s.page_size = 300;
+    };
+    let a = spawn_worker(&app, tweak).await;
+    let b = spawn_worker(&app, tweak).await;
+    let (start, end) = window();
+    let started = std::time::Instant::now();
+    let job = run_summary(&app, &key, &[("StartTime", &start), ("EndTime", &end)]).await;
+    assert_eq!(job["Status"], "Succeeded", "{job}");
+    assert!(
+        started.elapsed() > Duration::from_secs(2),
+        "the job was too quick to show anything"
+    );
+    let attempts: i32 = sqlx::query_scalar("SELECT attempts FROM summary_jobs WHERE id = $1::uuid")
+        .bind(job["JobId"].as_str().unwrap())
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(attempts, 1, "the job was taken from its worker");
+    a.stop().await;
+    b.stop().await;
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn duplicate_deliveries_run_a_job_once(pool: PgPool) {
+    let app = spawn_app_with(pool, test_settings()).await;
+    seed(&app.pool, COMPANY, 2_000, 30, 32).await;
+    let key = app.create_key(COMPANY).await;
+    let (start, end) = window();
+    let answer = app
+        .call(
+            &key,
+            &[
+                ("Action", "DownloadOrderSummary"),
+                ("StartTime", &start),
+                ("EndTime", &end),
+            ],
+        )
+        .await;
+    let id = Uuid::parse_str(answer["JobId"].as_str().unwrap()).unwrap();
+    let a = spawn_worker(&app, |_| {}).await;
+    let b = spawn_worker(&app, |_| {}).await;
+    // The same id delivered four more times, to both workers at once.
+    let deliveries = (0..4).map(|i| {
+        let ctx = if i % 2 == 0 {
+            a.ctx.clone()
+        } else {
+            b.ctx.clone()
+        };
+        async move { ordersum_worker::job::settle(&ctx, id).await }
+    });
+    futures::future::join_all(deliveries).await;
+    let job = run_summary_done(&app, &key, &id.to_string()).await;
+    assert_eq!(job["Status"], "Succeeded", "{job}");
+    let attempts: i32 = sqlx::query_scalar("SELECT attempts FROM summary_jobs WHERE id = $1")
+        .bind(id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(attempts, 1);
+    a.stop().await;
+    b.stop().await;
+}
+
+async fn run_summary_done(
+    app: &ordersum_tests::TestApp,
+    key: &ordersum_tests::Key,
+    id: &str,
+) -> serde_json::Value {
+    for _ in 0..10 {
+        let job = app
+            .call(
+                key,
+                &[
+                    ("Action", "GetOrderSummaryJob"),
+                    ("JobId", id),
+                    ("WaitSeconds", "30"),
+                ],
+            )
+            .await;
+        if !matches!(job["Status"].as_str(), Some("Queued" | "Running")) {
+            return job;
+        }
+    }
+    panic!("job {id} did not end");
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_job_running_past_its_time_limit_fails_with_a_clear_message(pool: PgPool) {
+    let app = spawn_app_with(pool, test_settings()).await;
+    seed(&app.pool, COMPANY, 40_000, 30, 33).await;
+    let key = app.create_key(COMPANY).await;
+    let worker = spawn_worker(&app, |s| {
+        s.job_timeout_secs = 1;
+        s.page_size = 200;
+    })
+    .await;
+    let (start, end) = window();
+    let job = run_summary(&app, &key, &[("StartTime", &start), ("EndTime", &end)]).await;
+    assert_eq!(job["Status"], "Failed", "{job}");
+    let message = job["ErrorMessage"].as_str().unwrap();
+    assert!(
+        message.contains("took longer than the allowed 1 minutes"),
+        "{message}"
+    );
+    assert_eq!(job["Data"], serde_json::json!({}));
+    for _ in 0..50 {
+        if worker.temp_files().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(worker.temp_files().is_empty(), "{:?}", worker.temp_files());
+    worker.stop().await;
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn the_sweeper_expires_old_summaries_and_removes_dead_temp_dirs(pool: PgPool) {
+    let app = spawn_app_with(pool, test_settings()).await;
+    seed(&app.pool, COMPANY, 500, 30, 34).await;
+    let key = app.create_key(COMPANY).await;
+    let worker = spawn_worker(&app, |s| s.sweep_interval_secs = 1).await;
+    let (start, end) = window();
+    let job = run_summary(&app, &key, &[("StartTime", &start), ("EndTime", &end)]).await;
+    assert_eq!(job["Status"], "Succeeded", "{job}");
+    let id = job["JobId"].as_str().unwrap().to_owned();
+    let url = job["Data"]["DownloadURL"].as_str().unwrap().to_owned();
+    assert_eq!(fetch(&app, &url).await.status(), 200);
+    // A temp dir left by an attempt whose worker died.
+    let stray = worker
+        .temp_dir
+        .join(format!("ordersum-job-{}-dead", Uuid::new_v4()));
+    std::fs::create_dir_all(&stray).unwrap();
+    std::fs::write(stray.join("half.xlsx"), b"PK").unwrap();
+
+    // Retention ends.
+    sqlx::query(
+        "UPDATE summary_jobs SET expires_at = now() - interval '1 second' WHERE id = $1::uuid",
+    )
+    .bind(&id)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let mut expired = serde_json::Value::Null;
+    for _ in 0..50 {
+        expired = app
+            .call(&key, &[("Action", "GetOrderSummaryJob"), ("JobId", &id)])
+            .await;
+        if expired["Status"] == "Expired" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(expired["Status"], "Expired", "{expired}");
+    assert_eq!(ret_code(&expired), 0);
+    assert_eq!(expired["Data"], serde_json::json!({}));
+    assert_eq!(fetch(&app, &url).await.status(), 404, "the object is gone");
+    assert!(!stray.exists(), "the stray temp dir is still there");
+    worker.stop().await;
+}
