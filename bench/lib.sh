@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Shared by the benchmark scripts (sourced from the repository root).
+# bench_setup seeds a database; bench_ordersum runs one export through API and
+# worker and sets WALL, RSS_KIB, SIZE, PAID, UNPAID.
+
+source scripts/services.sh
+ensure_services
+
+BENCH_WORK="$PWD/.bench"
+BENCH_DB="${BENCH_DB:-ordersum_bench}"
+BENCH_PORT="${BENCH_PORT:-18181}"
+export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$BENCH_DB"
+export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
+export ORDERSUM_API_ADDR="127.0.0.1:$BENCH_PORT" ORDERSUM_API_URL="http://127.0.0.1:$BENCH_PORT/"
+export ORDERSUM_QUEUE="ordersum-bench:$$" ORDERSUM_URL_SECRET="bench-$$"
+export ORDERSUM_WORKER_CONCURRENCY=1 ORDERSUM_MAX_ACTIVE_JOBS=100000
+BIN="${CARGO_TARGET_DIR:-target}/release"
+# The window every measurement reads: all seeded orders (the last 30 days).
+BENCH_START=$(date -u -d '40 days ago' +%s)
+BENCH_END=$(date -u -d tomorrow +%s)
+
+now() { date +%s.%N; }
+since() { echo "$(now) - $1" | bc; }
+
+# bench_setup ORDERS: build, create the database, seed ORDERS orders of company 1.
+bench_setup() {
+  local orders="$1"
+  rm -rf "$BENCH_WORK" && mkdir -p "$BENCH_WORK"
+  cargo build --locked --release --bins >&2
+  psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS \"$BENCH_DB\"" -c "CREATE DATABASE \"$BENCH_DB\""
+  "$BIN/ordersum" migrate >&2
+  local started
+  started=$(now)
+  "$BIN/ordersum" seed --company 1 --orders "$orders" --days 30 --seed 1 >&2
+  if [[ -n "${ALL_PAID:-}" ]]; then
+    psql -h 127.0.0.1 -U postgres -d "$BENCH_DB" -qc \
+      "UPDATE orders SET status = 2, paid_time = end_time + interval '5 minutes' WHERE status <> 2"
+  fi
+  psql -h 127.0.0.1 -U postgres -d "$BENCH_DB" -qc "VACUUM ANALYZE orders"
+  SEED_SECS=$(since "$started")
+  eval "$("$BIN/ordersum" keys create --company 1)"
+  export ORDERSUM_PUBLIC_KEY ORDERSUM_PRIVATE_KEY
+}
+
+# bench_ordersum STORE (file | s3): API + one worker, one summary of the window.
+bench_ordersum() {
+  local store="$1" dir="$BENCH_WORK/ordersum-$1"
+  mkdir -p "$dir/files" "$dir/tmp"
+  if [[ "$store" == s3 ]]; then
+    ensure_s3
+    export ORDERSUM_STORAGE="s3://$S3_BUCKET/bench?endpoint=$S3_ENDPOINT&region=$AWS_REGION&path_style=true"
+  else
+    export ORDERSUM_STORAGE="file://$dir/files"
+  fi
+  ORDERSUM_TEMP_DIR="$dir/tmp" "$BIN/ordersum-api" 2>"$dir/api.log" &
+  local api_pid=$!
+  ORDERSUM_TEMP_DIR="$dir/tmp" RUST_LOG=info,ordersum_worker=debug "$BIN/ordersum-worker" 2>"$dir/worker.log" &
+  local worker_pid=$!
+  wait_for 30 curl -sf "${ORDERSUM_API_URL}healthz"
+  sleep 1
+  local started
+  started=$(now)
+  "$BIN/ordersum" summary --start "$BENCH_START" --end "$BENCH_END" --output "$dir/summary.xlsx" \
+    >/dev/null 2>"$dir/cli.log"
+  WALL=$(since "$started")
+  RSS_KIB=$(awk '/VmHWM/ {print $2}' "/proc/$worker_pid/status")
+  SIZE=$(stat -c %s "$dir/summary.xlsx")
+  read -r PAID UNPAID < <(sed -n 's/^\([0-9]*\) paid and \([0-9]*\) unpaid.*/\1 \2/p' "$dir/cli.log")
+  kill "$api_pid" "$worker_pid" 2>/dev/null
+  wait "$api_pid" "$worker_pid" 2>/dev/null || true
+  SUMMARY_FILE="$dir/summary.xlsx"
+}
+
+mib() { echo "scale=1; $1 / 1024" | bc; }

@@ -1,0 +1,41 @@
+-- wrk script of bench/load.sh: cycles through the signed calls of the file
+-- named by WRK_REQUESTS, each thread from its own offset, and counts answers
+-- whose RetCode is not 0.
+local requests = dofile(os.getenv("WRK_REQUESTS"))
+local threads = {}
+local index = 0
+bad = 0
+
+function setup(thread)
+  thread:set("offset", #threads * 7919)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  index = offset or 0
+end
+
+function request()
+  index = index + 1
+  local r = requests[(index % #requests) + 1]
+  if r.body then
+    return wrk.format("POST", "/", { ["Content-Type"] = "application/x-www-form-urlencoded" }, r.body)
+  end
+  return wrk.format("GET", r.path)
+end
+
+function response(status, headers, body)
+  if status ~= 200 or not string.find(body, '"RetCode":0', 1, true) then
+    bad = bad + 1
+  end
+end
+
+function done(summary, latency, requests)
+  local failed = 0
+  for _, thread in ipairs(threads) do
+    failed = failed + thread:get("bad")
+  end
+  io.write(string.format("RESULT requests=%d seconds=%.2f rps=%.0f p50_ms=%.2f p99_ms=%.2f retcode_not_0=%d\n",
+    summary.requests, summary.duration / 1e6, summary.requests / (summary.duration / 1e6),
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000, failed))
+end
