@@ -14,10 +14,19 @@ export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
 export ORDERSUM_API_ADDR="127.0.0.1:$BENCH_PORT" ORDERSUM_API_URL="http://127.0.0.1:$BENCH_PORT/"
 export ORDERSUM_QUEUE="ordersum-bench:$$" ORDERSUM_URL_SECRET="bench-$$"
 export ORDERSUM_WORKER_CONCURRENCY=1 ORDERSUM_MAX_ACTIVE_JOBS=100000
+# Every measurement produces its own file: no answer from an earlier run.
+export ORDERSUM_DEDUP_FRESH_SECONDS=0
 BIN="${CARGO_TARGET_DIR:-target}/release"
 # The window every measurement reads: all seeded orders (the last 30 days).
 BENCH_START=$(date -u -d '40 days ago' +%s)
 BENCH_END=$(date -u -d tomorrow +%s)
+
+BENCH_PIDS=()
+bench_cleanup() {
+  if [[ ${#BENCH_PIDS[@]} -gt 0 ]]; then kill "${BENCH_PIDS[@]}" 2>/dev/null || true; fi
+  wait 2>/dev/null || true
+}
+trap bench_cleanup EXIT
 
 now() { date +%s.%N; }
 since() { echo "$(now) - $1" | bc; }
@@ -27,7 +36,7 @@ bench_setup() {
   local orders="$1"
   rm -rf "$BENCH_WORK" && mkdir -p "$BENCH_WORK"
   cargo build --locked --release --bins >&2
-  psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS \"$BENCH_DB\"" -c "CREATE DATABASE \"$BENCH_DB\""
+  psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS \"$BENCH_DB\" WITH (FORCE)" -c "CREATE DATABASE \"$BENCH_DB\""
   "$BIN/ordersum" migrate >&2
   local started
   started=$(now)
@@ -54,8 +63,10 @@ bench_ordersum() {
   fi
   ORDERSUM_TEMP_DIR="$dir/tmp" "$BIN/ordersum-api" 2>"$dir/api.log" &
   local api_pid=$!
+  BENCH_PIDS+=("$api_pid")
   ORDERSUM_TEMP_DIR="$dir/tmp" RUST_LOG=info,ordersum_worker=debug "$BIN/ordersum-worker" 2>"$dir/worker.log" &
   local worker_pid=$!
+  BENCH_PIDS+=("$worker_pid")
   wait_for 30 curl -sf "${ORDERSUM_API_URL}healthz"
   sleep 1
   local started

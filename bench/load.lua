@@ -1,7 +1,11 @@
 -- wrk script of bench/load.sh: cycles through the signed calls of the file
 -- named by WRK_REQUESTS, each thread from its own offset, and counts answers
 -- whose RetCode is not 0.
-local requests = dofile(os.getenv("WRK_REQUESTS"))
+local requests = {}
+for line in io.lines(os.getenv("WRK_REQUESTS")) do
+  local kind, text = line:match("^(%a+) (.*)$")
+  table.insert(requests, { [kind] = text })
+end
 local threads = {}
 local index = 0
 bad = 0

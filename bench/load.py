@@ -1,9 +1,9 @@
 """Request files for the API load run (bench/load.sh): signed calls as
-UCloud's SDKs send them, written as a Lua table for wrk.
+UCloud's SDKs send them, one a line, for bench/load.lua.
 
     python load.py keys     DATABASE_URL COMPANIES
-    python load.py enqueue  DATABASE_URL COUNT OUT.lua
-    python load.py poll     DATABASE_URL COUNT OUT.lua
+    python load.py enqueue  DATABASE_URL COUNT OUT.txt
+    python load.py poll     DATABASE_URL COUNT OUT.txt
 """
 import hashlib
 import secrets
@@ -35,16 +35,11 @@ def keys(conn):
     ).fetchall()
 
 
-def lua_string(text):
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 def write(path, entries):
+    """One call a line: `body <form body>` or `path <path and query>`."""
     with open(path, "w") as out:
-        out.write("return {\n")
         for kind, text in entries:
-            out.write(f"{{{kind}={lua_string(text)}}},\n")
-        out.write("}\n")
+            out.write(f"{kind} {text}\n")
 
 
 def main():

@@ -8,7 +8,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use ordersum_model::{ApiError, Params, repo, signature};
+use ordersum_model::{ApiError, Params, signature};
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
@@ -126,7 +126,9 @@ async fn authenticate(state: &AppState, params: &Params) -> Result<i64> {
     let public_key = params
         .text("PublicKey")?
         .ok_or(ApiError::MissingPublicKey)?;
-    let key = repo::find_api_key(&state.pool, public_key)
+    let key = state
+        .keys
+        .get(&state.pool, public_key)
         .await?
         .filter(|key| !key.disabled)
         .ok_or(ApiError::UnknownPublicKey)?;

@@ -7,6 +7,7 @@ pub mod error;
 pub mod files;
 pub mod health;
 pub mod jobs;
+pub mod keys;
 pub mod metrics;
 pub mod settings;
 pub mod startup;

@@ -54,6 +54,9 @@ pub struct Settings {
     /// How long a call waits for Postgres or Redis before answering 2000+.
     #[arg(long, env = "ORDERSUM_DEPENDENCY_TIMEOUT_MS", default_value_t = 3000)]
     pub dependency_timeout_ms: u64,
+    /// How long an API key lookup is reused (0: look it up on every call).
+    #[arg(long, env = "ORDERSUM_KEY_CACHE_SECONDS", default_value_t = 30)]
+    pub key_cache_secs: u64,
     /// Log format: text or json.
     #[arg(long, env = "ORDERSUM_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
@@ -81,6 +84,7 @@ impl Settings {
             default_time_zone: "UTC".to_owned(),
             default_wait_secs: 0,
             dependency_timeout_ms: 3000,
+            key_cache_secs: 30,
             log_format: LogFormat::Text,
             storage: StorageSettings::new(storage_url),
         }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::Router;
 use axum::routing::{any, get};
+use axum::serve::ListenerExt;
 use metrics_exporter_prometheus::PrometheusHandle;
 use ordersum_model::Limits;
 use ordersum_queue::JobQueue;
@@ -19,6 +20,7 @@ use tokio::net::TcpListener;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::keys::KeyCache;
 use crate::settings::Settings;
 use crate::{actions, files, health, metrics};
 
@@ -36,6 +38,7 @@ pub struct AppState {
     pub limits: Arc<Limits>,
     pub metrics: Option<PrometheusHandle>,
     pub store: Store,
+    pub keys: Arc<KeyCache>,
 }
 
 pub struct Application {
@@ -78,6 +81,7 @@ impl Application {
         if let Some(handle) = metrics_handle.clone() {
             tokio::spawn(metrics::run_upkeep(handle));
         }
+        let settings_key_ttl = settings.key_cache_secs;
         let state = AppState {
             pool,
             queue,
@@ -85,6 +89,7 @@ impl Application {
             settings: Arc::new(settings),
             metrics: metrics_handle,
             store,
+            keys: Arc::new(KeyCache::new(Duration::from_secs(settings_key_ttl))),
         };
         Ok(Application {
             listener,
@@ -101,7 +106,13 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router)
+        // Small answers go out at once: no Nagle delay behind a delayed ACK.
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(err) = tcp.set_nodelay(true) {
+                tracing::warn!(%err, "cannot set TCP_NODELAY");
+            }
+        });
+        axum::serve(listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await
     }

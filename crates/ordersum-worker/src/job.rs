@@ -378,7 +378,11 @@ async fn produce(ctx: &JobContext, job: &Job, state: &Arc<JobState>) -> Result<O
     let key = ctx.store.object_key(job.company_id, job.id, &file_name);
     let exported_ms = started.elapsed().as_millis() as u64;
     let size = ctx.store.put_file(&key, &path, &file_name).await?;
-    tracing::debug!(exported_ms, upload_ms = started.elapsed().as_millis() as u64 - exported_ms, "uploaded");
+    tracing::debug!(
+        exported_ms,
+        upload_ms = started.elapsed().as_millis() as u64 - exported_ms,
+        "uploaded"
+    );
     drop(dir);
     let file = FinishedFile {
         key: key.clone(),
@@ -511,7 +515,10 @@ fn write_pages(
     let counts = workbook.counts();
     let saving = Instant::now();
     workbook.save(path)?;
-    tracing::debug!(save_ms = saving.elapsed().as_millis() as u64, "workbook saved");
+    tracing::debug!(
+        save_ms = saving.elapsed().as_millis() as u64,
+        "workbook saved"
+    );
     Ok(Some(counts))
 }
 

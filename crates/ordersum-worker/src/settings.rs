@@ -47,7 +47,7 @@ pub struct Settings {
     #[arg(long, env = "ORDERSUM_SHEET_MAX_ROWS", default_value_t = EXCEL_MAX_DATA_ROWS)]
     pub sheet_max_rows: u32,
     /// Zip compression of the workbook, 1 (fast) to 9 (small).
-    #[arg(long, env = "ORDERSUM_ZIP_LEVEL", default_value_t = 6)]
+    #[arg(long, env = "ORDERSUM_ZIP_LEVEL", default_value_t = 1)]
     pub zip_level: u8,
     /// Where workbooks are built before upload (default: the system temp dir).
     #[arg(long, env = "ORDERSUM_TEMP_DIR")]
@@ -106,7 +106,7 @@ impl Settings {
             concurrency: 2,
             page_size: 10_000,
             sheet_max_rows: EXCEL_MAX_DATA_ROWS,
-            zip_level: 6,
+            zip_level: 1,
             temp_dir: None,
             retention_hours: 168,
             progress_interval_ms: 1000,
