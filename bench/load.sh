@@ -26,7 +26,7 @@ cargo build --locked --release --bins >&2
 psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS \"$BENCH_DB\" WITH (FORCE)" -c "CREATE DATABASE \"$BENCH_DB\""
 "$BIN/ordersum" migrate >&2
 "$venv/bin/python" bench/load.py keys "$DATABASE_URL" "$companies"
-"$venv/bin/python" bench/load.py enqueue "$DATABASE_URL" 200000 "$BENCH_WORK/enqueue.txt"
+"$venv/bin/python" bench/load.py enqueue "$DATABASE_URL" 60000 "$BENCH_WORK/enqueue.txt"
 
 export ORDERSUM_STORAGE="file://$BENCH_WORK/load-files" ORDERSUM_DB_MAX_CONNECTIONS="${DB_CONNECTIONS:-16}"
 RUST_LOG=${API_LOG:-warn} "$BIN/ordersum-api" 2>"$BENCH_WORK/load-api.log" &
@@ -34,7 +34,7 @@ BENCH_PIDS+=($!)
 wait_for 30 curl -sf "${ORDERSUM_API_URL}healthz"
 
 run() { # run NAME FILE CONNECTIONS
-  WRK_REQUESTS="$2" wrk -t2 -c"$3" -d"${duration}s" --latency -s bench/load.lua "$ORDERSUM_API_URL" \
+  WRK_REQUESTS="$2" wrk -t"$(( $3 < 2 ? 1 : 2 ))" -c"$3" -d"${duration}s" --latency -s bench/load.lua "$ORDERSUM_API_URL" \
     | grep RESULT | sed "s/RESULT/$1 connections=$3/"
 }
 run enqueue "$BENCH_WORK/enqueue.txt" "${ENQUEUE_CONNECTIONS:-4}"
