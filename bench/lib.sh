@@ -9,7 +9,13 @@ ensure_services
 BENCH_WORK="$PWD/.bench"
 BENCH_DB="${BENCH_DB:-ordersum_bench}"
 BENCH_PORT="${BENCH_PORT:-18181}"
-export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$BENCH_DB"
+# PG_SOCKET=1: reach Postgres through its Unix socket instead of TCP (see the
+# README's Performance section: sqlx leaves Nagle on for TCP connections).
+if [[ -n "${PG_SOCKET:-}" ]]; then
+  export DATABASE_URL="postgres://postgres@localhost/$BENCH_DB?host=${PG_SOCKET_DIR:-/var/run/postgresql}"
+else
+  export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$BENCH_DB"
+fi
 export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
 export ORDERSUM_API_ADDR="127.0.0.1:$BENCH_PORT" ORDERSUM_API_URL="http://127.0.0.1:$BENCH_PORT/"
 export ORDERSUM_QUEUE="ordersum-bench:$$" ORDERSUM_URL_SECRET="bench-$$"
