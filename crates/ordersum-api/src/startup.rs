@@ -15,7 +15,6 @@ use ordersum_model::Limits;
 use ordersum_queue::JobQueue;
 use ordersum_storage::Store;
 use sqlx::PgPool;
-use sqlx::postgres::PgPoolOptions;
 use tokio::net::TcpListener;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
@@ -49,16 +48,14 @@ pub struct Application {
 impl Application {
     /// Connects to Postgres (applying pending migrations) and builds the app.
     pub async fn connect(settings: Settings) -> anyhow::Result<Self> {
-        let pool = PgPoolOptions::new()
-            .max_connections(settings.db_max_connections)
-            .acquire_timeout(settings.dependency_timeout())
-            .connect(&settings.database_url)
-            .await
-            .context("connecting to Postgres (DATABASE_URL)")?;
-        ordersum_model::MIGRATOR
-            .run(&pool)
-            .await
-            .context("applying migrations")?;
+        let pool = ordersum_model::connect_and_migrate(
+            &settings.database_url,
+            "ordersum-api",
+            settings.db_max_connections,
+            settings.dependency_timeout(),
+        )
+        .await
+        .context("connecting to Postgres (DATABASE_URL) and applying migrations")?;
         Self::build(settings, pool).await
     }
 

@@ -31,3 +31,23 @@ pub const DEFAULT_QUEUE: &str = "ordersum:summary-jobs";
 pub struct JobMessage {
     pub job_id: Uuid,
 }
+
+/// Connects a pool to `database_url` as `application_name` (so operators can
+/// tell the processes apart in `pg_stat_activity`) and applies pending
+/// migrations; sqlx's migrator takes an advisory lock, so many processes may
+/// start at once.
+pub async fn connect_and_migrate(
+    database_url: &str,
+    application_name: &str,
+    max_connections: u32,
+    acquire_timeout: std::time::Duration,
+) -> Result<sqlx::PgPool, sqlx::Error> {
+    let options: sqlx::postgres::PgConnectOptions = database_url.parse()?;
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(acquire_timeout)
+        .connect_with(options.application_name(application_name))
+        .await?;
+    MIGRATOR.run(&pool).await?;
+    Ok(pool)
+}

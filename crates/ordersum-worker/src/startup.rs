@@ -4,7 +4,6 @@
 //! hands the rest back to the queue.
 
 use std::future::Future;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -16,7 +15,6 @@ use ordersum_model::JobMessage;
 use ordersum_queue::JobQueue;
 use ordersum_storage::Store;
 use sqlx::PgPool;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tokio::sync::{Semaphore, watch};
 use tokio_util::task::TaskTracker;
 
@@ -27,19 +25,14 @@ use crate::sweeper;
 /// Connects to Postgres as `application_name = worker id` and applies
 /// pending migrations.
 pub async fn connect_database(settings: &Settings, worker_id: &str) -> anyhow::Result<PgPool> {
-    let options = PgConnectOptions::from_str(&settings.database_url)
-        .context("parsing DATABASE_URL")?
-        .application_name(worker_id);
-    let pool = PgPoolOptions::new()
-        .max_connections(settings.db_max_connections)
-        .acquire_timeout(Duration::from_secs(10))
-        .connect_with(options)
-        .await
-        .context("connecting to Postgres (DATABASE_URL)")?;
-    ordersum_model::MIGRATOR
-        .run(&pool)
-        .await
-        .context("applying migrations")?;
+    let pool = ordersum_model::connect_and_migrate(
+        &settings.database_url,
+        worker_id,
+        settings.db_max_connections,
+        Duration::from_secs(10),
+    )
+    .await
+    .context("connecting to Postgres (DATABASE_URL) and applying migrations")?;
     Ok(pool)
 }
 
