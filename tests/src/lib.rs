@@ -93,7 +93,7 @@ pub fn test_settings() -> Settings {
         format!("file://{}", files.display()),
     );
     settings.addr = SocketAddr::from(([127, 0, 0, 1], 0));
-    settings.queue = format!("ordersum-test:{}", Uuid::new_v4());
+    settings.backends.queue = format!("ordersum-test:{}", Uuid::new_v4());
     settings.storage.url_secret = Some("test-url-secret".into());
     settings
 }
@@ -165,11 +165,11 @@ impl TestWorker {
 pub async fn spawn_worker(app: &TestApp, tweak: impl FnOnce(&mut WorkerSettings)) -> TestWorker {
     let mut settings = WorkerSettings::new(
         "postgres://unused",
-        &app.settings.redis_url,
+        &app.settings.backends.redis_url,
         &app.settings.storage.url,
     );
     settings.storage = app.settings.storage.clone();
-    settings.queue = app.settings.queue.clone();
+    settings.backends.queue = app.settings.backends.queue.clone();
     let temp_dir = app.dirs.make("worker-tmp");
     settings.temp_dir = Some(temp_dir.clone());
     settings.progress_interval_ms = 100;

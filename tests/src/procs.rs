@@ -68,8 +68,8 @@ impl WorkerProcess {
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("DATABASE_URL", app.database_url())
-            .env("REDIS_URL", &app.settings.redis_url)
-            .env("ORDERSUM_QUEUE", &app.settings.queue)
+            .env("REDIS_URL", &app.settings.backends.redis_url)
+            .env("ORDERSUM_QUEUE", &app.settings.backends.queue)
             .env("ORDERSUM_STORAGE", &storage.url)
             .env(
                 "ORDERSUM_URL_SECRET",

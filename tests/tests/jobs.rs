@@ -49,7 +49,7 @@ async fn an_enqueued_job_id_is_delivered_to_an_apalis_worker(pool: PgPool) {
     // A real apalis-redis consumer on the API's queue receives exactly that id.
     let conn = apalis_redis::connect(redis_url()).await.unwrap();
     let storage = RedisStorage::<JobMessage>::new(conn)
-        .with_config(Config::default().queue(&app.settings.queue))
+        .with_config(Config::default().queue(&app.settings.backends.queue))
         .poll_with_interval(Duration::from_millis(100));
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Uuid>();
     async fn consume(

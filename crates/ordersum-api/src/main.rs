@@ -5,7 +5,7 @@ use ordersum_model::runtime::init_tracing;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let settings = Settings::parse();
-    init_tracing(settings.log_format);
+    init_tracing(settings.backends.log_format);
     let app = Application::connect(settings).await?;
     tracing::info!(addr = %app.local_addr()?, "ordersum-api listening");
     app.run_until(shutdown_signal()).await?;

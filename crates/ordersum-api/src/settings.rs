@@ -4,38 +4,21 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use ordersum_model::Limits;
-pub use ordersum_model::runtime::LogFormat;
+pub use ordersum_model::runtime::{Backends, LogFormat};
 use ordersum_storage::StorageSettings;
 
 /// Everything the API process can be told.
 #[derive(Debug, Clone, clap::Parser)]
 #[command(name = "ordersum-api", version, about = "ordersum HTTP API")]
 pub struct Settings {
+    #[command(flatten)]
+    pub backends: Backends,
     /// Address to listen on.
     #[arg(long, env = "ORDERSUM_API_ADDR", default_value = "127.0.0.1:8080")]
     pub addr: SocketAddr,
-    /// Postgres connection string.
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        default_value = "postgres://localhost/ordersum",
-        hide_env_values = true
-    )]
-    pub database_url: String,
     /// Most Postgres connections in the pool.
     #[arg(long, env = "ORDERSUM_DB_MAX_CONNECTIONS", default_value_t = 10)]
     pub db_max_connections: u32,
-    /// Redis connection string.
-    #[arg(
-        long,
-        env = "REDIS_URL",
-        default_value = "redis://127.0.0.1:6379",
-        hide_env_values = true
-    )]
-    pub redis_url: String,
-    /// Redis queue (apalis namespace) the job ids are pushed to.
-    #[arg(long, env = "ORDERSUM_QUEUE", default_value = ordersum_model::DEFAULT_QUEUE)]
-    pub queue: String,
     /// Most queued + running jobs per company; more answer RetCode 153.
     #[arg(long, env = "ORDERSUM_MAX_ACTIVE_JOBS", default_value_t = 5)]
     pub max_active_jobs: i64,
@@ -57,9 +40,6 @@ pub struct Settings {
     /// How long an API key lookup is reused (0: look it up on every call).
     #[arg(long, env = "ORDERSUM_KEY_CACHE_SECONDS", default_value_t = 30)]
     pub key_cache_secs: u64,
-    /// Log format: text or json.
-    #[arg(long, env = "ORDERSUM_LOG_FORMAT", value_enum, default_value = "text")]
-    pub log_format: LogFormat,
     #[command(flatten)]
     pub storage: StorageSettings,
 }
@@ -74,10 +54,8 @@ impl Settings {
     ) -> Self {
         Settings {
             addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            database_url: database_url.into(),
+            backends: Backends::new(database_url, redis_url),
             db_max_connections: 10,
-            redis_url: redis_url.into(),
-            queue: ordersum_model::DEFAULT_QUEUE.to_owned(),
             max_active_jobs: 5,
             dedup_fresh_secs: 60,
             max_span_days: 366,
@@ -85,7 +63,6 @@ impl Settings {
             default_wait_secs: 0,
             dependency_timeout_ms: 3000,
             key_cache_secs: 30,
-            log_format: LogFormat::Text,
             storage: StorageSettings::new(storage_url),
         }
     }

@@ -49,7 +49,7 @@ impl Application {
     /// Connects to Postgres (applying pending migrations) and builds the app.
     pub async fn connect(settings: Settings) -> anyhow::Result<Self> {
         let pool = ordersum_model::connect_and_migrate(
-            &settings.database_url,
+            &settings.backends.database_url,
             "ordersum-api",
             settings.db_max_connections,
             settings.dependency_timeout(),
@@ -63,8 +63,8 @@ impl Application {
     /// API starts (and answers 2000+, not ready) while Redis is down.
     pub async fn build(settings: Settings, pool: PgPool) -> anyhow::Result<Self> {
         let queue = JobQueue::open(
-            &settings.redis_url,
-            &settings.queue,
+            &settings.backends.redis_url,
+            &settings.backends.queue,
             settings.dependency_timeout(),
         )
         .context("opening the Redis queue (REDIS_URL)")?;

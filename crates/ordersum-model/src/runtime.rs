@@ -14,6 +14,45 @@ pub enum LogFormat {
     Json,
 }
 
+/// Where every ordersum process finds the shared state, and how it logs.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Backends {
+    /// Postgres connection string.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://localhost/ordersum",
+        hide_env_values = true
+    )]
+    pub database_url: String,
+    /// Redis connection string.
+    #[arg(
+        long,
+        env = "REDIS_URL",
+        default_value = "redis://127.0.0.1:6379",
+        hide_env_values = true
+    )]
+    pub redis_url: String,
+    /// Redis queue (apalis namespace) carrying job ids; API and workers must agree.
+    #[arg(long, env = "ORDERSUM_QUEUE", default_value = crate::DEFAULT_QUEUE)]
+    pub queue: String,
+    /// Log format: text or json.
+    #[arg(long, env = "ORDERSUM_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+impl Backends {
+    /// `database_url` and `redis_url`, with the default queue and text logs.
+    pub fn new(database_url: impl Into<String>, redis_url: impl Into<String>) -> Self {
+        Backends {
+            database_url: database_url.into(),
+            redis_url: redis_url.into(),
+            queue: crate::DEFAULT_QUEUE.to_owned(),
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
 /// Installs the global subscriber; a second call changes nothing.
 pub fn init_tracing(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env()

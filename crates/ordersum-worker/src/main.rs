@@ -5,7 +5,7 @@ use ordersum_worker::{Settings, startup};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let mut settings = Settings::parse();
-    init_tracing(settings.log_format);
+    init_tracing(settings.backends.log_format);
     let worker_id = settings
         .worker_id
         .get_or_insert_with(startup::default_worker_id)

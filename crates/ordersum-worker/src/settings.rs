@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use ordersum_model::runtime::LogFormat;
+use ordersum_model::runtime::Backends;
 use ordersum_storage::StorageSettings;
 
 use crate::workbook::EXCEL_MAX_DATA_ROWS;
@@ -15,28 +15,11 @@ use crate::workbook::EXCEL_MAX_DATA_ROWS;
     about = "ordersum worker: order summaries into workbooks"
 )]
 pub struct Settings {
-    /// Postgres connection string.
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        default_value = "postgres://localhost/ordersum",
-        hide_env_values = true
-    )]
-    pub database_url: String,
+    #[command(flatten)]
+    pub backends: Backends,
     /// Most Postgres connections in the pool.
     #[arg(long, env = "ORDERSUM_WORKER_DB_MAX_CONNECTIONS", default_value_t = 8)]
     pub db_max_connections: u32,
-    /// Redis connection string.
-    #[arg(
-        long,
-        env = "REDIS_URL",
-        default_value = "redis://127.0.0.1:6379",
-        hide_env_values = true
-    )]
-    pub redis_url: String,
-    /// Redis queue (apalis namespace) the job ids come from.
-    #[arg(long, env = "ORDERSUM_QUEUE", default_value = ordersum_model::DEFAULT_QUEUE)]
-    pub queue: String,
     /// Jobs this process runs at once.
     #[arg(long, env = "ORDERSUM_WORKER_CONCURRENCY", default_value_t = 2)]
     pub concurrency: usize,
@@ -88,9 +71,6 @@ pub struct Settings {
     /// Name of this worker (default: host, pid and a random suffix; must be unique).
     #[arg(long, env = "ORDERSUM_WORKER_ID")]
     pub worker_id: Option<String>,
-    /// Log format: text or json.
-    #[arg(long, env = "ORDERSUM_LOG_FORMAT", value_enum, default_value = "text")]
-    pub log_format: LogFormat,
     #[command(flatten)]
     pub storage: StorageSettings,
 }
@@ -99,10 +79,8 @@ impl Settings {
     /// Defaults, for `database_url`, `redis_url` and the store `storage_url`.
     pub fn new(database_url: &str, redis_url: &str, storage_url: &str) -> Self {
         Settings {
-            database_url: database_url.to_owned(),
+            backends: Backends::new(database_url, redis_url),
             db_max_connections: 8,
-            redis_url: redis_url.to_owned(),
-            queue: ordersum_model::DEFAULT_QUEUE.to_owned(),
             concurrency: 2,
             page_size: 10_000,
             sheet_max_rows: EXCEL_MAX_DATA_ROWS,
@@ -120,7 +98,6 @@ impl Settings {
             shutdown_grace_secs: 20,
             job_timeout_secs: 3600,
             worker_id: None,
-            log_format: LogFormat::Text,
             storage: StorageSettings::new(storage_url),
         }
     }

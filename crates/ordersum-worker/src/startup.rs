@@ -26,7 +26,7 @@ use crate::sweeper;
 /// pending migrations.
 pub async fn connect_database(settings: &Settings, worker_id: &str) -> anyhow::Result<PgPool> {
     let pool = ordersum_model::connect_and_migrate(
-        &settings.database_url,
+        &settings.backends.database_url,
         worker_id,
         settings.db_max_connections,
         Duration::from_secs(10),
@@ -55,8 +55,8 @@ pub async fn job_context(mut settings: Settings, pool: PgPool) -> anyhow::Result
     store.check().await.context("checking the object store")?;
     std::fs::create_dir_all(settings.temp_dir()).context("creating the temp dir")?;
     let queue = JobQueue::open(
-        &settings.redis_url,
-        &settings.queue,
+        &settings.backends.redis_url,
+        &settings.backends.queue,
         Duration::from_secs(10),
     )
     .context("opening the Redis queue (REDIS_URL)")?;
@@ -89,7 +89,7 @@ pub async fn run(
         let _ = stop_tx.send(true);
     });
     let sweeper = tokio::spawn(sweeper::run(ctx.clone()));
-    tracing::info!(worker = %ctx.worker_id, queue = %ctx.settings.queue, concurrency = ctx.settings.concurrency, "ordersum-worker started");
+    tracing::info!(worker = %ctx.worker_id, queue = %ctx.settings.backends.queue, concurrency = ctx.settings.concurrency, "ordersum-worker started");
     consume(&ctx, stop_rx).await;
     sweeper.abort();
     drain(&ctx).await;
@@ -104,7 +104,7 @@ async fn consume(ctx: &Arc<JobContext>, stop: watch::Receiver<bool>) {
     let concurrency = ctx.settings.concurrency.max(1);
     for generation in 0u64.. {
         let backend = RedisStorage::<JobMessage>::new(ctx.queue.connection())
-            .with_config(JobQueue::config(&ctx.settings.queue).batch_size(concurrency))
+            .with_config(JobQueue::config(&ctx.settings.backends.queue).batch_size(concurrency))
             .poll_with_interval(Duration::from_millis(ctx.settings.poll_interval_ms.max(10)));
         let worker = WorkerBuilder::new(format!("{}-{generation}", ctx.worker_id))
             .backend(backend)
