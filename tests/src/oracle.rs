@@ -235,20 +235,29 @@ pub async fn run_summary(app: &TestApp, key: &Key, params: &[(&str, &str)]) -> V
     all.extend_from_slice(params);
     let answer = app.call(key, &all).await;
     assert_eq!(ret_code(&answer), 0, "{answer}");
-    let id = answer["JobId"].as_str().unwrap().to_owned();
+    wait_until_ended(app, key, answer["JobId"].as_str().unwrap()).await
+}
+
+/// A summary of `window` (Unix seconds), submitted and waited for.
+pub async fn run_window_summary(app: &TestApp, key: &Key, window: (i64, i64)) -> Value {
+    let (start, end) = (window.0.to_string(), window.1.to_string());
+    run_summary(app, key, &[("StartTime", &start), ("EndTime", &end)]).await
+}
+
+/// Long-polls job `id` until it is neither queued nor running.
+pub async fn wait_until_ended(app: &TestApp, key: &Key, id: &str) -> Value {
     for _ in 0..10 {
         let job = app
             .call(
                 key,
                 &[
                     ("Action", "GetOrderSummaryJob"),
-                    ("JobId", &id),
+                    ("JobId", id),
                     ("WaitSeconds", "30"),
                 ],
             )
             .await;
-        let status = job["Status"].as_str().unwrap().to_owned();
-        if status != "Queued" && status != "Running" {
+        if !matches!(job["Status"].as_str(), Some("Queued" | "Running")) {
             return job;
         }
     }

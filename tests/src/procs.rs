@@ -39,6 +39,14 @@ fn signal(child: &Child, name: &str) {
     }
 }
 
+/// SIGKILL and reap, if running.
+async fn kill(child: Option<Child>) {
+    if let Some(mut child) = child {
+        let _ = child.start_kill();
+        let _ = child.wait().await;
+    }
+}
+
 async fn wait_until(what: &str, mut ready: impl AsyncFnMut() -> bool) {
     for _ in 0..150 {
         if ready().await {
@@ -173,10 +181,7 @@ impl RedisProcess {
 
     /// Stops the server (SIGKILL: nothing is saved).
     pub async fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.start_kill();
-            let _ = child.wait().await;
-        }
+        kill(self.child.take()).await;
     }
 
     pub async fn flushall(&self) {
@@ -272,9 +277,6 @@ impl S3Process {
     }
 
     pub async fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.start_kill();
-            let _ = child.wait().await;
-        }
+        kill(self.child.take()).await;
     }
 }

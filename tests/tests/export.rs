@@ -11,7 +11,7 @@ use chrono::Utc;
 use chrono_tz::Tz;
 use ordersum_tests::oracle::{
     COMPANY, Cell, assert_summary_matches_sql, data_rows, expected_rows, fetch, headers,
-    read_workbook, run_summary, serial,
+    read_workbook, run_summary, run_window_summary, serial,
 };
 use ordersum_tests::{
     Key, TestApp, TestWorker, s3_storage, seed, spawn_app_with, spawn_worker, test_settings,
@@ -175,15 +175,7 @@ async fn a_full_sheet_continues_in_numbered_sheets_with_the_header_repeated(pool
     let key = app.create_key(COMPANY).await;
     let worker = spawn_worker(&app, |s| s.sheet_max_rows = 100).await;
     let window = window_days_ago(30, 0);
-    let job = run_summary(
-        &app,
-        &key,
-        &[
-            ("StartTime", &window.0.to_string()),
-            ("EndTime", &window.1.to_string()),
-        ],
-    )
-    .await;
+    let job = run_window_summary(&app, &key, window).await;
     let bytes = fetch(&app, job["Data"]["DownloadURL"].as_str().unwrap())
         .await
         .bytes()
@@ -227,15 +219,7 @@ async fn an_empty_result_still_has_both_sheets_with_headers(pool: PgPool) {
     let worker = spawn_worker(&app, |_| {}).await;
     // A window a year before the seeded orders.
     let window = window_days_ago(400, 380);
-    let job = run_summary(
-        &app,
-        &key,
-        &[
-            ("StartTime", &window.0.to_string()),
-            ("EndTime", &window.1.to_string()),
-        ],
-    )
-    .await;
+    let job = run_window_summary(&app, &key, window).await;
     assert_eq!(job["Status"], "Succeeded", "{job}");
     assert_eq!(
         job["Progress"],
@@ -315,15 +299,7 @@ async fn local_download_links_refuse_tampering_and_expire(pool: PgPool) {
     let key = app.create_key(COMPANY).await;
     let worker = spawn_worker(&app, |_| {}).await;
     let window = window_days_ago(10, 0);
-    let job = run_summary(
-        &app,
-        &key,
-        &[
-            ("StartTime", &window.0.to_string()),
-            ("EndTime", &window.1.to_string()),
-        ],
-    )
-    .await;
+    let job = run_window_summary(&app, &key, window).await;
     let url = job["Data"]["DownloadURL"].as_str().unwrap().to_owned();
     let file_name = job["Data"]["FileName"].as_str().unwrap().to_owned();
     assert!(

@@ -8,14 +8,14 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use ordersum_tests::oracle::{COMPANY, fetch, run_summary};
+use ordersum_tests::oracle::{COMPANY, fetch, run_window_summary, wait_until_ended};
 use ordersum_tests::{ret_code, seed, spawn_app_with, spawn_worker, test_settings};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-fn window() -> (String, String) {
+fn window() -> (i64, i64) {
     let now = Utc::now().timestamp();
-    ((now - 31 * 86_400).to_string(), (now + 86_400).to_string())
+    (now - 31 * 86_400, now + 86_400)
 }
 
 #[sqlx::test(migrations = "../migrations")]
@@ -32,9 +32,8 @@ async fn a_slow_but_alive_worker_keeps_its_job(pool: PgPool) {
     };
     let a = spawn_worker(&app, tweak).await;
     let b = spawn_worker(&app, tweak).await;
-    let (start, end) = window();
     let started = std::time::Instant::now();
-    let job = run_summary(&app, &key, &[("StartTime", &start), ("EndTime", &end)]).await;
+    let job = run_window_summary(&app, &key, window()).await;
     assert_eq!(job["Status"], "Succeeded", "{job}");
     assert!(
         started.elapsed() > Duration::from_secs(2),
@@ -56,6 +55,7 @@ async fn duplicate_deliveries_run_a_job_once(pool: PgPool) {
     seed(&app.pool, COMPANY, 2_000, 30, 32).await;
     let key = app.create_key(COMPANY).await;
     let (start, end) = window();
+    let (start, end) = (start.to_string(), end.to_string());
     let answer = app
         .call(
             &key,
@@ -79,7 +79,7 @@ async fn duplicate_deliveries_run_a_job_once(pool: PgPool) {
         async move { ordersum_worker::job::settle(&ctx, id).await }
     });
     futures::future::join_all(deliveries).await;
-    let job = run_summary_done(&app, &key, &id.to_string()).await;
+    let job = wait_until_ended(&app, &key, &id.to_string()).await;
     assert_eq!(job["Status"], "Succeeded", "{job}");
     let attempts: i32 = sqlx::query_scalar("SELECT attempts FROM summary_jobs WHERE id = $1")
         .bind(id)
@@ -89,29 +89,6 @@ async fn duplicate_deliveries_run_a_job_once(pool: PgPool) {
     assert_eq!(attempts, 1);
     a.stop().await;
     b.stop().await;
-}
-
-async fn run_summary_done(
-    app: &ordersum_tests::TestApp,
-    key: &ordersum_tests::Key,
-    id: &str,
-) -> serde_json::Value {
-    for _ in 0..10 {
-        let job = app
-            .call(
-                key,
-                &[
-                    ("Action", "GetOrderSummaryJob"),
-                    ("JobId", id),
-                    ("WaitSeconds", "30"),
-                ],
-            )
-            .await;
-        if !matches!(job["Status"].as_str(), Some("Queued" | "Running")) {
-            return job;
-        }
-    }
-    panic!("job {id} did not end");
 }
 
 #[sqlx::test(migrations = "../migrations")]
@@ -124,8 +101,7 @@ async fn a_job_running_past_its_time_limit_fails_with_a_clear_message(pool: PgPo
         s.page_size = 200;
     })
     .await;
-    let (start, end) = window();
-    let job = run_summary(&app, &key, &[("StartTime", &start), ("EndTime", &end)]).await;
+    let job = run_window_summary(&app, &key, window()).await;
     assert_eq!(job["Status"], "Failed", "{job}");
     let message = job["ErrorMessage"].as_str().unwrap();
     assert!(
@@ -149,8 +125,7 @@ async fn the_sweeper_expires_old_summaries_and_removes_dead_temp_dirs(pool: PgPo
     seed(&app.pool, COMPANY, 500, 30, 34).await;
     let key = app.create_key(COMPANY).await;
     let worker = spawn_worker(&app, |s| s.sweep_interval_secs = 1).await;
-    let (start, end) = window();
-    let job = run_summary(&app, &key, &[("StartTime", &start), ("EndTime", &end)]).await;
+    let job = run_window_summary(&app, &key, window()).await;
     assert_eq!(job["Status"], "Succeeded", "{job}");
     let id = job["JobId"].as_str().unwrap().to_owned();
     let url = job["Data"]["DownloadURL"].as_str().unwrap().to_owned();

@@ -13,8 +13,6 @@ pub enum Error {
     Queue(String),
     #[error("storage: {0}")]
     Storage(#[from] ordersum_storage::StorageError),
-    #[error("{0} did not answer in time")]
-    Timeout(&'static str),
 }
 
 impl Error {
@@ -27,7 +25,7 @@ impl Error {
             Error::Database(_) => ApiError::Internal,
             Error::Storage(err) if err.is_retryable() => ApiError::Unavailable,
             Error::Storage(_) => ApiError::Internal,
-            Error::Queue(_) | Error::Timeout(_) => ApiError::Unavailable,
+            Error::Queue(_) => ApiError::Unavailable,
         }
     }
 }
