@@ -4,12 +4,13 @@
 //! a plain HTTP GET and expires after a TTL.
 
 mod local;
+mod pipe;
 mod s3;
 
-use std::path::Path;
 use std::time::Duration;
 
 pub use local::{LocalStore, SignedFile};
+pub use pipe::{PipeReader, PipeWriter, pipe};
 pub use s3::S3Store;
 
 /// Content type of the workbooks.
@@ -90,6 +91,17 @@ impl StorageError {
             StorageError::S3(err) => s3::is_retryable(err),
         }
     }
+
+    /// The store stopped because the pipe's writer gave up before finishing:
+    /// the writer's error, not this one, is the cause.
+    pub fn is_writer_gave_up(&self) -> bool {
+        match self {
+            StorageError::Io(err) | StorageError::S3(::s3::error::S3Error::Io(err)) => {
+                pipe::is_writer_gave_up(err)
+            }
+            _ => false,
+        }
+    }
 }
 
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
@@ -134,12 +146,13 @@ impl Store {
         format!("{prefix}/{company_id}/{job_id}/{file_name}")
     }
 
-    /// Stores the file at `path` under `key`; answers its size. The object is
-    /// complete when this returns, and absent or unchanged when it fails.
-    pub async fn put_file(&self, key: &str, path: &Path, file_name: &str) -> Result<u64> {
+    /// Stores what `source` delivers under `key` as it arrives; answers its
+    /// size. The object is complete when this returns, and absent or
+    /// unchanged when it fails (the writer gave up, or the store failed).
+    pub async fn put_stream(&self, key: &str, source: PipeReader, file_name: &str) -> Result<u64> {
         match self {
-            Store::Local(store) => store.put_file(key, path).await,
-            Store::S3(store) => store.put_file(key, path, file_name).await,
+            Store::Local(store) => store.put_stream(key, source).await,
+            Store::S3(store) => store.put_stream(key, source, file_name).await,
         }
     }
 

@@ -8,7 +8,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
-use crate::{Result, StorageError, StorageSettings};
+use crate::{PipeReader, Result, StorageError, StorageSettings};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -114,24 +114,22 @@ impl LocalStore {
         (plain && !key.is_empty()).then(|| self.root.join(relative))
     }
 
-    pub(crate) async fn put_file(&self, key: &str, source: &Path) -> Result<u64> {
+    pub(crate) async fn put_stream(&self, key: &str, mut source: PipeReader) -> Result<u64> {
         let target = self.path_of(key).ok_or_else(|| {
             StorageError::Config(format!("object key {key:?} is not a plain path"))
         })?;
         if let Some(dir) = target.parent() {
             tokio::fs::create_dir_all(dir).await?;
         }
-        // Copy beside the target, then rename: readers never see half a file.
-        let partial = target.with_extension(format!("partial-{}", std::process::id()));
-        let copied = tokio::fs::copy(source, &partial).await;
-        let size = match copied {
-            Ok(size) => size,
-            Err(err) => {
-                let _ = tokio::fs::remove_file(&partial).await;
-                return Err(err.into());
-            }
-        };
-        tokio::fs::rename(&partial, &target).await?;
+        // Written beside the target, then renamed: readers never see half a
+        // file, and the partial file goes on every other path.
+        let partial = Partial(target.with_extension(format!("partial-{}", random_suffix())));
+        let mut file = tokio::fs::File::create(&partial.0).await?;
+        let size = tokio::io::copy_buf(&mut source, &mut file).await?;
+        file.sync_all().await?;
+        drop(file);
+        tokio::fs::rename(&partial.0, &target).await?;
+        std::mem::forget(partial);
         Ok(size)
     }
 
@@ -162,6 +160,20 @@ impl LocalStore {
         tokio::fs::create_dir_all(&self.root).await?;
         Ok(())
     }
+}
+
+/// A file that is removed when dropped: a partial upload that did not finish.
+struct Partial(PathBuf);
+
+impl Drop for Partial {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// A random suffix for partial files of concurrent writers of one key.
+fn random_suffix() -> String {
+    hex::encode(rand::random::<[u8; 8]>())
 }
 
 #[cfg(test)]

@@ -2,14 +2,15 @@
 //! endpoint and region, path-style or virtual-host addressing.
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::time::Duration;
 
 use s3::creds::Credentials;
 use s3::error::S3Error;
 use s3::{Bucket, Region};
 
-use crate::{Result, StorageError, StorageSettings, XLSX_CONTENT_TYPE, content_disposition};
+use crate::{
+    PipeReader, Result, StorageError, StorageSettings, XLSX_CONTENT_TYPE, content_disposition,
+};
 
 /// Longest presigned URL lifetime SigV4 allows (7 days).
 const MAX_PRESIGN_SECS: u64 = 7 * 24 * 3600;
@@ -86,10 +87,15 @@ impl S3Store {
         &self.prefix
     }
 
-    /// Streams the file up: one PUT under 8 MiB, a multipart upload above
-    /// (rust-s3 aborts the upload when a part fails).
-    pub(crate) async fn put_file(&self, key: &str, path: &Path, file_name: &str) -> Result<u64> {
-        let mut file = tokio::fs::File::open(path).await?;
+    /// Streams the file up as it is written: one PUT under 8 MiB, a multipart
+    /// upload above (rust-s3 aborts the upload when a part or the source
+    /// fails, so a truncated object is never completed).
+    pub(crate) async fn put_stream(
+        &self,
+        key: &str,
+        mut source: PipeReader,
+        file_name: &str,
+    ) -> Result<u64> {
         let response = self
             .bucket
             .put_object_stream_builder(key)
@@ -99,7 +105,7 @@ impl S3Store {
                 content_disposition(file_name),
             )?
             .with_max_concurrent_chunks(self.upload_concurrency)
-            .execute_stream(&mut file)
+            .execute_stream(&mut source)
             .await?;
         if response.status_code() >= 300 {
             return Err(

@@ -16,7 +16,7 @@ use chrono_tz::Tz;
 use ordersum_model::repo::{self, FinishedFile};
 use ordersum_model::{Job, JobMessage, JobStatus, SummaryRequest};
 use ordersum_queue::JobQueue;
-use ordersum_storage::{StorageError, Store};
+use ordersum_storage::{PipeWriter, StorageError, Store};
 use rust_xlsxwriter::XlsxError;
 use sqlx::PgPool;
 use tokio::sync::{Semaphore, mpsc, watch};
@@ -360,28 +360,38 @@ async fn produce(ctx: &JobContext, job: &Job, state: &Arc<JobState>) -> Result<O
         .parse()
         .map_err(|err| JobError::Request(format!("{err}")))?;
     let file_name = file_name(&request, job.id, tz);
-    // The workbook and rust_xlsxwriter's temp files live in a directory of
-    // this attempt, removed on every path (the sweeper removes those of
-    // workers that died).
+    // rust_xlsxwriter's temp files live in a directory of this attempt,
+    // removed on every path (the sweeper removes those of workers that died).
     let dir = tempfile::Builder::new()
         .prefix(&format!("{TEMP_PREFIX}{}-", job.id))
         .tempdir_in(ctx.settings.temp_dir())?;
-    let path = dir.path().join(&file_name);
-    let (paid_rows, unpaid_rows) =
-        match export(ctx, job, &request, tz, dir.path(), &path, state).await {
-            Ok(counts) => counts,
-            Err(JobError::Cancelled) if state.cancelled.load(Ordering::SeqCst) => {
-                return Ok(Outcome::Cancelled);
-            }
-            Err(err) => return Err(err),
-        };
     let key = ctx.store.object_key(job.company_id, job.id, &file_name);
-    let exported_ms = started.elapsed().as_millis() as u64;
-    let size = ctx.store.put_file(&key, &path, &file_name).await?;
+    // The zip streams into the store while it is compressed.
+    let (out, source) = ordersum_storage::pipe();
+    let (exported, stored) = tokio::join!(
+        export(ctx, job, &request, tz, dir.path(), out, state),
+        ctx.store.put_stream(&key, source, &file_name),
+    );
+    let ((paid_rows, unpaid_rows), size) = match (exported, stored) {
+        (Ok(counts), Ok(size)) => (counts, size),
+        (Err(JobError::Cancelled), _) if state.cancelled.load(Ordering::SeqCst) => {
+            return Ok(Outcome::Cancelled);
+        }
+        // The store stopped because the export failed: the export's error.
+        (Err(err), Err(stored)) if stored.is_writer_gave_up() => return Err(err),
+        // The export stopped because the store failed: the store's error.
+        (_, Err(err)) => return Err(err.into()),
+        (Err(err), Ok(_)) => {
+            // Not reached (a writer that did not finish fails the store), but
+            // a stored object must never outlive a failed export.
+            ctx.store.delete(&key).await?;
+            return Err(err);
+        }
+    };
     tracing::debug!(
-        exported_ms,
-        upload_ms = started.elapsed().as_millis() as u64 - exported_ms,
-        "uploaded"
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        size,
+        "exported and stored"
     );
     drop(dir);
     let file = FinishedFile {
@@ -433,14 +443,14 @@ pub fn file_name(request: &SummaryRequest, job_id: Uuid, tz: Tz) -> String {
     )
 }
 
-/// Writes the job's workbook to `path`; answers (paid, unpaid) rows.
+/// Writes the job's workbook into `out`; answers (paid, unpaid) rows.
 async fn export(
     ctx: &JobContext,
     job: &Job,
     request: &SummaryRequest,
     tz: Tz,
     temp_dir: &Path,
-    path: &Path,
+    out: PipeWriter,
     state: &Arc<JobState>,
 ) -> Result<(u64, u64), JobError> {
     let labels = Labels::from_rows(repo::enum_labels(&ctx.pool).await?);
@@ -452,9 +462,9 @@ async fn export(
     };
     let (pages_tx, pages_rx) = mpsc::channel(PAGES_IN_FLIGHT);
     let writer = {
-        let (state, path, temp_dir) = (state.clone(), path.to_owned(), temp_dir.to_owned());
+        let (state, temp_dir) = (state.clone(), temp_dir.to_owned());
         tokio::task::spawn_blocking(move || {
-            write_pages(pages_rx, &temp_dir, labels, options, &path, &state)
+            write_pages(pages_rx, &temp_dir, labels, options, out, &state)
         })
     };
     let read = read_pages(&ctx.pool, &query, pages_tx, state).await;
@@ -487,14 +497,14 @@ async fn read_pages(
     Ok(())
 }
 
-/// The blocking writer: every page into the workbook, then the file. `None`
-/// when told to stop (nothing saved).
+/// The blocking writer: every page into the workbook, then the file into
+/// `out`. `None` when told to stop (nothing saved; `out` dropped unfinished).
 fn write_pages(
     mut pages: mpsc::Receiver<Vec<OrderRow>>,
     temp_dir: &Path,
     labels: Labels,
     options: WorkbookOptions,
-    path: &Path,
+    mut out: PipeWriter,
     state: &JobState,
 ) -> Result<Option<(u64, u64)>, JobError> {
     let mut workbook = WorkbookWriter::new(temp_dir, labels, options)?;
@@ -514,7 +524,8 @@ fn write_pages(
     }
     let counts = workbook.counts();
     let saving = Instant::now();
-    workbook.save(path)?;
+    workbook.save(&mut out)?;
+    out.finish()?;
     tracing::debug!(
         save_ms = saving.elapsed().as_millis() as u64,
         "workbook saved"

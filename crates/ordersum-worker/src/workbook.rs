@@ -252,8 +252,9 @@ impl WorkbookWriter {
         cells.write(order, kind, &self.labels)
     }
 
-    /// Adds the autofilters and writes the file to `path`.
-    pub fn save(mut self, path: &Path) -> Result<(), XlsxError> {
+    /// Adds the autofilters and writes the file (a zip, written front to
+    /// back) into `out`.
+    pub fn save<W: std::io::Write + Send>(mut self, out: W) -> Result<(), XlsxError> {
         for series in [&mut self.paid, &mut self.unpaid] {
             let last_col = (series.kind.headers().len() - 1) as u16;
             let count = series.sheets.len();
@@ -274,7 +275,7 @@ impl WorkbookWriter {
         {
             self.workbook.push_worksheet(sheet);
         }
-        self.workbook.save(path)
+        self.workbook.save_to_writer(out)
     }
 }
 
