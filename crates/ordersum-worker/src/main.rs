@@ -2,8 +2,15 @@ use clap::Parser;
 use ordersum_model::runtime::{init_tracing, shutdown_signal};
 use ordersum_worker::{Settings, startup};
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    startup::tune_allocator();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
     let mut settings = Settings::parse();
     init_tracing(settings.backends.log_format);
     let worker_id = settings
