@@ -27,11 +27,11 @@ if [[ ! -x "$venv/bin/python" ]] || ! cmp -s bench/requirements.txt "$venv/requi
   cp bench/requirements.txt "$venv/requirements.txt"
 fi
 
-declare -A wall rss size
+declare -A wall rss size download
 bench_ordersum file
-wall[file]=$WALL rss[file]=$RSS_KIB size[file]=$SIZE rows=$((PAID + UNPAID))
+wall[file]=$WALL rss[file]=$RSS_KIB size[file]=$SIZE download[file]=$DOWNLOAD rows=$((PAID + UNPAID))
 bench_ordersum s3
-wall[s3]=$WALL rss[s3]=$RSS_KIB size[s3]=$SIZE
+wall[s3]=$WALL rss[s3]=$RSS_KIB size[s3]=$SIZE download[s3]=$DOWNLOAD
 
 started=$(now)
 /usr/bin/time -f '%M' -o "$BENCH_WORK/peer.rss" "$venv/bin/python" bench/peer.py \
@@ -46,8 +46,8 @@ wall[floor]=$(since "$started") rss[floor]=0 size[floor]=$(stat -c %s "$BENCH_WO
 
 echo
 echo "## $orders orders seeded ($rows in the window, paid + unpaid), $(nproc) cores"
-printf '| %-34s | %9s | %10s | %13s | %9s | %12s | %13s |\n' run "wall (s)" "rows/s" "peak RSS (MiB)" "size (MiB)" "vs peer" "vs floor"
-printf '|%s|%s|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..36})" "-----------" "------------" "---------------" "-----------" "--------------" "---------------"
+printf '| %-34s | %9s | %10s | %13s | %9s | %12s | %13s | %13s |\n' run "wall (s)" "rows/s" "peak RSS (MiB)" "size (MiB)" "vs peer" "vs floor" "download (s)"
+printf '|%s|%s|%s|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..36})" "-----------" "------------" "---------------" "-----------" "--------------" "---------------" "---------------"
 for run in file s3 peer floor; do
   case $run in
     file) label="ordersum (file store)" ;;
@@ -58,9 +58,12 @@ for run in file s3 peer floor; do
   peer_ratio=$(echo "scale=1; ${wall[peer]} / ${wall[$run]}" | bc)
   floor_ratio=$(echo "scale=2; ${wall[$run]} / ${wall[floor]}" | bc)
   rss_mib=$([[ ${rss[$run]} == 0 ]] && echo "-" || mib "${rss[$run]}")
-  printf '| %-34s | %9.2f | %10.0f | %13s | %9s | %11sx | %12sx |\n' "$label" "${wall[$run]}" \
+  printf '| %-34s | %9.2f | %10.0f | %13s | %9s | %11sx | %12sx | %13s |\n' "$label" "${wall[$run]}" \
     "$(echo "$rows / ${wall[$run]}" | bc -l)" "$rss_mib" "$(mib $((${size[$run]} / 1024)))" \
-    "$peer_ratio" "$floor_ratio"
+    "$peer_ratio" "$floor_ratio" "${download[$run]:--}"
 done
 echo
+echo "wall: ordersum from DownloadOrderSummary sent to the job seen succeeded by the polling"
+echo "client (the file written and stored); the peer and the floor from start to file written."
+echo "download: then fetching the file from its URL (served by the API, or by the S3 server)."
 echo "vs peer: how many times faster than the peer; vs floor: how many times the floor's time."

@@ -77,6 +77,7 @@ pub async fn run(args: SummaryArgs) -> anyhow::Result<()> {
     };
     let start = parse_time(&args.start, tz).context("--start")?;
     let end = parse_time(&args.end, tz).context("--end")?;
+    let submitted = std::time::Instant::now();
     let answer = client.call(&download_params(&args, start, end)).await?;
     let job_id = answer["JobId"]
         .as_str()
@@ -117,6 +118,7 @@ pub async fn run(args: SummaryArgs) -> anyhow::Result<()> {
         }
     };
     bar.finish();
+    let produced = submitted.elapsed();
     let Some(download) = job.data.filter(|_| job.status == JobStatus::Succeeded) else {
         bail!(
             "job {job_id} ended {:?}: {}",
@@ -131,8 +133,11 @@ pub async fn run(args: SummaryArgs) -> anyhow::Result<()> {
     let size = fetch_to(&client.http, &download.download_url, &path).await?;
     println!("{}", path.display());
     eprintln!(
-        "{} paid and {} unpaid orders, {size} bytes",
-        job.progress.paid_rows, job.progress.unpaid_rows
+        "{} paid and {} unpaid orders, {size} bytes; succeeded {:.2} s after submitting, downloaded in {:.2} s",
+        job.progress.paid_rows,
+        job.progress.unpaid_rows,
+        produced.as_secs_f64(),
+        (submitted.elapsed() - produced).as_secs_f64()
     );
     Ok(())
 }
@@ -245,9 +250,13 @@ async fn fetch_to(http: &reqwest::Client, url: &str, path: &PathBuf) -> anyhow::
     if !response.status().is_success() {
         bail!("download answered HTTP {}", response.status());
     }
-    let mut file = tokio::fs::File::create(path)
-        .await
-        .with_context(|| format!("creating {}", path.display()))?;
+    // Buffered: tokio's file writes each go to a blocking thread.
+    let mut file = tokio::io::BufWriter::with_capacity(
+        1 << 20,
+        tokio::fs::File::create(path)
+            .await
+            .with_context(|| format!("creating {}", path.display()))?,
+    );
     let mut size = 0u64;
     while let Some(chunk) = response.chunk().await.context("downloading the summary")? {
         file.write_all(&chunk).await?;
