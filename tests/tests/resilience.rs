@@ -4,8 +4,6 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::time::Duration;
-
 use ordersum_tests::{TestApp, ret_code, spawn_app, spawn_app_with, test_settings};
 use rand::{Rng, SeedableRng};
 use sqlx::PgPool;
@@ -156,40 +154,4 @@ async fn metrics_count_calls_by_action_and_retcode(pool: PgPool) {
     assert!(text.contains("ordersum_jobs_enqueued_total"), "{text}");
     let (status, text) = app.get_path("/readyz").await;
     assert_eq!(status, 200, "{text}");
-}
-
-/// sqlx 0.9.0 opens Postgres sockets without TCP_NODELAY (sqlx #4335), and
-/// about 1 query in 100 then waits 40 ms or more for a delayed ACK. The
-/// service's pools turn it on for every connection they open over TCP.
-#[sqlx::test(migrations = "../migrations")]
-async fn the_services_postgres_connections_over_tcp_have_tcp_nodelay(pool: PgPool) {
-    let app = spawn_app(pool).await;
-    let url = app.database_url();
-    assert!(url.contains("@127.0.0.1:"), "this test needs TCP: {url}");
-    let service =
-        ordersum_model::connect_and_migrate(&url, "ordersum-test", 3, Duration::from_secs(5))
-            .await
-            .unwrap();
-    let mut conns = Vec::new();
-    for _ in 0..3 {
-        let mut conn = service.acquire().await.unwrap();
-        assert_eq!(
-            ordersum_model::nodelay::is_enabled(&mut conn)
-                .await
-                .unwrap(),
-            Some(true),
-            "a connection of the service's pool has Nagle on"
-        );
-        conns.push(conn);
-    }
-    // The check tells the difference: a pool of plain sqlx still has it off.
-    // When this fails, sqlx sets TCP_NODELAY itself: drop ordersum_model::nodelay.
-    let plain = PgPool::connect(&url).await.unwrap();
-    let mut conn = plain.acquire().await.unwrap();
-    assert_eq!(
-        ordersum_model::nodelay::is_enabled(&mut conn)
-            .await
-            .unwrap(),
-        Some(false)
-    );
 }

@@ -4,7 +4,6 @@
 //! migrations. It depends on neither axum nor apalis.
 
 pub mod job;
-pub mod nodelay;
 pub mod params;
 pub mod repo;
 pub mod request;
@@ -47,7 +46,6 @@ pub async fn connect_and_migrate(
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(acquire_timeout)
-        .after_connect(|conn, _meta| Box::pin(nodelay::enable(conn)))
         .connect_with(options.application_name(application_name))
         .await?;
     MIGRATOR.run(&pool).await?;
