@@ -55,9 +55,12 @@ def main():
         count, out = int(sys.argv[3]), sys.argv[4]
         pairs = keys(conn)
         if mode == "enqueue":
+            # Windows start `first` seconds in: files made with different
+            # `first` never repeat a request (a repeat is answered by dedup).
+            first = int(sys.argv[5]) if len(sys.argv) > 5 else 0
             now = int(time.time())
             entries = []
-            for i in range(count):
+            for i in range(first, first + count):
                 public, private, _ = pairs[i % len(pairs)]
                 params = {
                     "Action": "DownloadOrderSummary",
