@@ -32,7 +32,8 @@ pub struct Settings {
     /// Zip compression of the workbook, 1 (fast) to 9 (small).
     #[arg(long, env = "ORDERSUM_ZIP_LEVEL", default_value_t = 1)]
     pub zip_level: u8,
-    /// Where workbooks are built before upload (default: the system temp dir).
+    /// Where sheet data waits until it is zipped into the store (default: the
+    /// system temp dir).
     #[arg(long, env = "ORDERSUM_TEMP_DIR")]
     pub temp_dir: Option<PathBuf>,
     /// Hours a finished summary is kept before it expires.
