@@ -238,6 +238,24 @@ impl TestApp {
         format!("{server}/{}", options.get_database().unwrap())
     }
 
+    /// Every file in the app's local (`file://`) store, partial ones included.
+    pub fn stored_files(&self) -> Vec<PathBuf> {
+        fn walk(dir: &std::path::Path, files: &mut Vec<PathBuf>) {
+            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, files);
+                } else {
+                    files.push(path);
+                }
+            }
+        }
+        let root = self.settings.storage.url.trim_start_matches("file://");
+        let mut files = Vec::new();
+        walk(std::path::Path::new(root), &mut files);
+        files
+    }
+
     pub fn url(&self) -> String {
         format!("http://{}/", self.addr)
     }

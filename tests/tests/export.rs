@@ -420,28 +420,7 @@ async fn cancelling_mid_export_stops_the_job_and_leaves_no_object_or_temp_file(p
             .await
             .unwrap();
     assert_eq!(row, (None, None));
-    let store_root = app
-        .settings
-        .storage
-        .url
-        .trim_start_matches("file://")
-        .to_owned();
-    let stored: Vec<_> = walk(std::path::Path::new(&store_root));
+    let stored = app.stored_files();
     assert!(stored.is_empty(), "objects left in the store: {stored:?}");
     worker.stop().await;
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut files = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                files.extend(walk(&path))
-            } else {
-                files.push(path)
-            }
-        }
-    }
-    files
 }

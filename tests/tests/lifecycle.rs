@@ -116,6 +116,9 @@ async fn a_job_running_past_its_time_limit_fails_with_a_clear_message(pool: PgPo
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(worker.temp_files().is_empty(), "{:?}", worker.temp_files());
+    // Nor half a file in the store (the zip streams into it as it is made).
+    let stored = app.stored_files();
+    assert!(stored.is_empty(), "left in the store: {stored:?}");
     worker.stop().await;
 }
 
