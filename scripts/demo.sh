@@ -26,6 +26,10 @@ export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db"
 export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
 export ORDERSUM_QUEUE="ordersum-demo:summary-jobs"
 export ORDERSUM_TEMP_DIR="$demo_dir/tmp"
+# Each run makes its own summary: the demo seeds more orders every time, and
+# may switch stores between runs (an equal request would otherwise be
+# answered by the last run's job for a minute).
+export ORDERSUM_DEDUP_FRESH_SECONDS=0
 export ORDERSUM_URL_SECRET="${ORDERSUM_URL_SECRET:-$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')}"
 if [[ -n "${ORDERSUM_DEMO_S3:-}" ]]; then
   ensure_s3
