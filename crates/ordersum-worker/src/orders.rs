@@ -4,7 +4,8 @@
 
 use chrono::{DateTime, Utc};
 use ordersum_model::SummaryRequest;
-use sqlx::PgExecutor;
+use sqlx::postgres::PgRow;
+use sqlx::{PgExecutor, Row};
 
 /// Order status codes of the billing system.
 pub const STATUS_UNPAID: i16 = 1;
@@ -12,7 +13,7 @@ pub const STATUS_PAID: i16 = 2;
 
 /// One order as the workbook needs it. Amounts come as float8 (Postgres
 /// rounds numeric to the nearest double, what Excel stores anyway).
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct OrderRow {
     pub id: i64,
     pub order_no: String,
@@ -42,6 +43,43 @@ pub struct OrderRow {
     pub end_time: DateTime<Utc>,
     pub paid_time: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+}
+
+/// Columns by position, in `SELECT`'s order: looking each up by name hashed
+/// its name for every cell, about 7 % of a 1M export's CPU (perf).
+impl<'r> sqlx::FromRow<'r, PgRow> for OrderRow {
+    fn from_row(row: &'r PgRow) -> Result<Self, sqlx::Error> {
+        Ok(OrderRow {
+            id: row.try_get(0)?,
+            order_no: row.try_get(1)?,
+            status: row.try_get(2)?,
+            order_type: row.try_get(3)?,
+            charge_type: row.try_get(4)?,
+            product_code: row.try_get(5)?,
+            model_id: row.try_get(6)?,
+            model_name: row.try_get(7)?,
+            resource_id: row.try_get(8)?,
+            region: row.try_get(9)?,
+            organization_id: row.try_get(10)?,
+            organization_name: row.try_get(11)?,
+            user_email: row.try_get(12)?,
+            pricing_sku: row.try_get(13)?,
+            pricing_unit: row.try_get(14)?,
+            quantity: row.try_get(15)?,
+            list_price: row.try_get(16)?,
+            discount_price: row.try_get(17)?,
+            original_price: row.try_get(18)?,
+            total_price: row.try_get(19)?,
+            cash_account: row.try_get(20)?,
+            bonus_account: row.try_get(21)?,
+            coupon: row.try_get(22)?,
+            currency: row.try_get(23)?,
+            start_time: row.try_get(24)?,
+            end_time: row.try_get(25)?,
+            paid_time: row.try_get(26)?,
+            created_at: row.try_get(27)?,
+        })
+    }
 }
 
 const SELECT: &str = "SELECT id, order_no, status, order_type, charge_type, product_code, model_id, \
