@@ -51,6 +51,21 @@ impl SheetKind {
         headers
     }
 
+    /// Quantity, ListPrice … OrderTotalPrice; CashAccount, BonusAccount,
+    /// Coupon on the paid sheet.
+    fn amount_columns(self) -> impl Iterator<Item = u16> {
+        let extra: &[u16] = match self {
+            SheetKind::Paid => &[26, 27, 28],
+            SheetKind::Unpaid => &[],
+        };
+        (17..=21).chain(extra.iter().copied())
+    }
+
+    /// StartTime, EndTime, and PaidTime or CreateTime.
+    fn time_columns(self) -> impl Iterator<Item = u16> {
+        23..=25
+    }
+
     fn widths(self) -> impl Iterator<Item = f64> {
         let extra: &[(&str, f64)] = match self {
             SheetKind::Paid => &PAID_COLUMNS,
@@ -214,6 +229,16 @@ impl WorkbookWriter {
             sheet.set_column_width(col as u16, width)?;
             sheet.write_string_with_format(0, col as u16, header, &self.formats.header)?;
         }
+        // Amounts and times take their number format from their column:
+        // rust_xlsxwriter gives a cell written without a format its column's
+        // format, where a format per cell cost a hash of the whole Format for
+        // each of them (about a tenth of a 1M export's CPU, perf).
+        for col in kind.amount_columns() {
+            sheet.set_column_format(col, &self.formats.amount)?;
+        }
+        for col in kind.time_columns() {
+            sheet.set_column_format(col, &self.formats.datetime)?;
+        }
         sheet.set_freeze_panes(1, 0)?;
         let series = self.series(kind);
         series.sheets.push(sheet);
@@ -246,7 +271,6 @@ impl WorkbookWriter {
         let cells = RowWriter {
             sheet,
             row,
-            formats: &self.formats,
             tz: self.options.time_zone,
         };
         cells.write(order, kind, &self.labels)
@@ -283,7 +307,6 @@ impl WorkbookWriter {
 struct RowWriter<'a> {
     sheet: &'a mut Worksheet,
     row: u32,
-    formats: &'a Formats,
     tz: Tz,
 }
 
@@ -357,17 +380,15 @@ impl RowWriter<'_> {
         }
     }
 
+    /// An amount; its format is its column's (see `start_sheet`).
     fn amount(&mut self, col: u16, value: f64) -> Result<(), XlsxError> {
-        self.sheet
-            .write_number_with_format(self.row, col, value, &self.formats.amount)
-            .map(drop)
+        self.sheet.write_number(self.row, col, value).map(drop)
     }
 
+    /// A time as an Excel serial; its format is its column's.
     fn time(&mut self, col: u16, value: DateTime<Utc>) -> Result<(), XlsxError> {
         let serial = excel_serial(value, self.tz);
-        self.sheet
-            .write_number_with_format(self.row, col, serial, &self.formats.datetime)
-            .map(drop)
+        self.sheet.write_number(self.row, col, serial).map(drop)
     }
 }
 
