@@ -67,3 +67,8 @@ echo "wall: ordersum from DownloadOrderSummary sent to the job seen succeeded by
 echo "client (the file written and stored); the peer and the floor from start to file written."
 echo "download: then fetching the file from its URL (served by the API, or by the S3 server)."
 echo "vs peer: how many times faster than the peer; vs floor: how many times the floor's time."
+
+echo
+echo "## API load (bench/load.sh)"
+bench_cleanup
+bash bench/load.sh
