@@ -118,18 +118,20 @@ impl LocalStore {
         let target = self.path_of(key).ok_or_else(|| {
             StorageError::Config(format!("object key {key:?} is not a plain path"))
         })?;
-        if let Some(dir) = target.parent() {
-            tokio::fs::create_dir_all(dir).await?;
-        }
-        // Written beside the target, then renamed: readers never see half a
-        // file, and the partial file goes on every other path.
-        let partial = Partial(target.with_extension(format!("partial-{}", random_suffix())));
-        let mut file = tokio::fs::File::create(&partial.0).await?;
+        let dir = target.parent().unwrap_or(&self.root);
+        tokio::fs::create_dir_all(dir).await?;
+        // Written beside the target, then renamed over it: readers never see
+        // half a file, and tempfile removes the partial one on every other
+        // path (an error, or this future dropped). Mode as `File::create`.
+        let partial = tempfile::Builder::new()
+            .suffix(".partial")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
+            .tempfile_in(dir)?;
+        let mut file = tokio::fs::File::from_std(partial.as_file().try_clone()?);
         let size = tokio::io::copy_buf(&mut source, &mut file).await?;
         file.sync_all().await?;
         drop(file);
-        tokio::fs::rename(&partial.0, &target).await?;
-        std::mem::forget(partial);
+        partial.persist(&target).map_err(|err| err.error)?;
         Ok(size)
     }
 
@@ -160,20 +162,6 @@ impl LocalStore {
         tokio::fs::create_dir_all(&self.root).await?;
         Ok(())
     }
-}
-
-/// A file that is removed when dropped: a partial upload that did not finish.
-struct Partial(PathBuf);
-
-impl Drop for Partial {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-/// A random suffix for partial files of concurrent writers of one key.
-fn random_suffix() -> String {
-    hex::encode(rand::random::<[u8; 8]>())
 }
 
 #[cfg(test)]
