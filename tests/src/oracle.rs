@@ -268,6 +268,20 @@ pub async fn fetch(app: &TestApp, url: &str) -> reqwest::Response {
     app.http.get(url).send().await.unwrap()
 }
 
+/// A finished job's workbook, downloaded from its URL (200, and as many
+/// bytes as the job says) and read.
+pub async fn download_workbook(app: &TestApp, job: &Value) -> Sheets {
+    let url = job["Data"]["DownloadURL"].as_str().unwrap();
+    let response = fetch(app, url).await;
+    assert_eq!(response.status(), 200, "{url}");
+    let bytes = response.bytes().await.unwrap().to_vec();
+    assert_eq!(
+        bytes.len() as i64,
+        job["Data"]["FileSize"].as_i64().unwrap()
+    );
+    read_workbook(bytes)
+}
+
 /// Runs a summary and checks the workbook against the SQL oracle.
 pub async fn assert_summary_matches_sql(
     app: &TestApp,
@@ -297,15 +311,7 @@ pub async fn assert_job_matches_sql(
     tz: Tz,
 ) {
     assert_eq!(job["Status"], "Succeeded", "{job}");
-    let url = job["Data"]["DownloadURL"].as_str().unwrap();
-    let response = fetch(app, url).await;
-    assert_eq!(response.status(), 200, "{url}");
-    let bytes = response.bytes().await.unwrap().to_vec();
-    assert_eq!(
-        bytes.len() as i64,
-        job["Data"]["FileSize"].as_i64().unwrap()
-    );
-    let sheets = read_workbook(bytes);
+    let sheets = download_workbook(app, job).await;
     let names: Vec<&str> = sheets.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names, ["Paid Orders", "Unpaid Orders"]);
 

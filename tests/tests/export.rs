@@ -10,8 +10,8 @@ use std::time::Duration;
 use chrono::Utc;
 use chrono_tz::Tz;
 use ordersum_tests::oracle::{
-    COMPANY, Cell, assert_summary_matches_sql, data_rows, expected_rows, fetch, headers,
-    read_workbook, run_summary, run_window_summary, serial,
+    COMPANY, Cell, assert_summary_matches_sql, data_rows, download_workbook, expected_rows, fetch,
+    headers, run_summary, run_window_summary, serial,
 };
 use ordersum_tests::{
     Key, TestApp, TestWorker, s3_storage, seed, spawn_app_with, spawn_worker, test_settings,
@@ -176,13 +176,7 @@ async fn a_full_sheet_continues_in_numbered_sheets_with_the_header_repeated(pool
     let worker = spawn_worker(&app, |s| s.sheet_max_rows = 100).await;
     let window = window_days_ago(30, 0);
     let job = run_window_summary(&app, &key, window).await;
-    let bytes = fetch(&app, job["Data"]["DownloadURL"].as_str().unwrap())
-        .await
-        .bytes()
-        .await
-        .unwrap()
-        .to_vec();
-    let sheets = read_workbook(bytes);
+    let sheets = download_workbook(&app, &job).await;
     let expected_paid = expected_rows(&app.pool, window, "", 2, Tz::UTC).await;
     let expected_unpaid = expected_rows(&app.pool, window, "", 1, Tz::UTC).await;
     let paid_sheets = expected_paid.len().div_ceil(100);
@@ -225,13 +219,7 @@ async fn an_empty_result_still_has_both_sheets_with_headers(pool: PgPool) {
         job["Progress"],
         serde_json::json!({ "PaidRows": 0, "UnpaidRows": 0 })
     );
-    let bytes = fetch(&app, job["Data"]["DownloadURL"].as_str().unwrap())
-        .await
-        .bytes()
-        .await
-        .unwrap()
-        .to_vec();
-    let sheets = read_workbook(bytes);
+    let sheets = download_workbook(&app, &job).await;
     assert_eq!(sheets.len(), 2);
     assert_eq!(sheets[0].0, "Paid Orders");
     assert_eq!(sheets[0].1, vec![headers(true)]);
@@ -271,13 +259,7 @@ async fn text_longer_than_a_cell_holds_is_cut_and_revoked_orders_are_left_out(po
         job["Progress"],
         serde_json::json!({ "PaidRows": 1, "UnpaidRows": 0 })
     );
-    let bytes = fetch(&app, job["Data"]["DownloadURL"].as_str().unwrap())
-        .await
-        .bytes()
-        .await
-        .unwrap()
-        .to_vec();
-    let sheets = read_workbook(bytes);
+    let sheets = download_workbook(&app, &job).await;
     let row = &sheets[0].1[1];
     assert_eq!(row[0], Cell::Text("SO-LONG".into()));
     assert_eq!(row[12], Cell::Text("組".repeat(32_767)));
