@@ -155,8 +155,13 @@ async fn lists_past_the_item_or_length_caps_are_230(pool: PgPool) {
     assert_eq!(ret_code(&answer), 230, "{answer}");
     assert_eq!(answer["Message"], "Params [ResourceIds] not available");
 
-    // 1000 distinct items are fine, and duplicates count once.
-    let mut items: Vec<String> = (0..1000).map(|i| format!("mv-{i}")).collect();
+    // The cap is on items sent: 50 000 copies of one region are refused...
+    body["ResourceIds"] = json!(vec!["mv-1"; 50_000]);
+    let answer = app.call_json(&key, body.clone()).await;
+    assert_eq!(ret_code(&answer), 230, "{answer}");
+    assert_eq!(answer["Message"], "Params [ResourceIds] not available");
+    // ...and 1000 items, duplicates among them, are fine.
+    let mut items: Vec<String> = (0..500).map(|i| format!("mv-{i}")).collect();
     items.extend((0..500).map(|i| format!("mv-{i}")));
     body["ResourceIds"] = json!(items);
     let answer = app.call_json(&key, body.clone()).await;

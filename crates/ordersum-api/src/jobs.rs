@@ -27,7 +27,10 @@ pub async fn download(state: &AppState, company_id: i64, params: &Params) -> Res
     let wait = wait_seconds(state, params)?;
     let job = enqueue(state, company_id, &request).await?;
     let job = wait_for(state, job, wait).await?;
-    let view = JobView::new(&job, None);
+    // A job that has ended by now (within WaitSeconds, or a fresh equal
+    // one) answers its file here: UCloud's SDK method returns only this.
+    let download = download_link(state, &job).await?;
+    let view = JobView::new(&job, download);
     Ok(fields(
         json!({ "JobId": view.job_id, "Status": view.status, "Data": view_data(&view) }),
     ))
@@ -53,12 +56,36 @@ pub async fn list(state: &AppState, company_id: i64, params: &Params) -> Result<
     let total = repo::count_jobs(&state.pool, company_id).await?;
     let mut views = Vec::with_capacity(jobs.len());
     for job in &jobs {
-        views.push(Value::Object(view_fields(
-            job,
-            download_link(state, job).await?,
-        )));
+        let mut view = view_fields(job, download_link(state, job).await?);
+        summarise_request(&mut view);
+        views.push(Value::Object(view));
     }
     Ok(fields(json!({ "Jobs": views, "TotalCount": total })))
+}
+
+/// Items of each list a job's `Request` shows in `ListOrderSummaryJobs`.
+pub const LISTED_REQUEST_ITEMS: usize = 5;
+
+/// Cuts each list of a listed job's `Request` to its first
+/// [`LISTED_REQUEST_ITEMS`] and marks the job `RequestTruncated`, so that a
+/// page of jobs stays small whatever their requests held (a request may
+/// carry nine lists of 1 000 items); `GetOrderSummaryJob` shows it whole.
+fn summarise_request(view: &mut Fields) {
+    let Some(Value::Object(request)) = view.get_mut("Request") else {
+        return;
+    };
+    let mut truncated = false;
+    for value in request.values_mut() {
+        if let Value::Array(items) = value
+            && items.len() > LISTED_REQUEST_ITEMS
+        {
+            items.truncate(LISTED_REQUEST_ITEMS);
+            truncated = true;
+        }
+    }
+    if truncated {
+        view.insert("RequestTruncated".into(), Value::Bool(true));
+    }
 }
 
 /// Cancels a queued or running job. Cancelling a job that already ended
