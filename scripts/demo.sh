@@ -6,7 +6,7 @@
 #
 #   scripts/demo.sh                      local file store (links served by the API)
 #   ORDERSUM_DEMO_S3=1 scripts/demo.sh   S3 store: the local S3 server of
-#                                        ../shared/scripts/start-s3.sh (installed on first use)
+#                                        scripts/s3.sh (s3s-fs, installed on first use)
 #   ORDERSUM_DEMO_KEEP=1 scripts/demo.sh keep API and worker running until Ctrl-C
 #
 # Settings: ORDERSUM_DEMO_DB (ordersum_demo), ORDERSUM_DEMO_ORDERS (50000),

@@ -40,13 +40,11 @@ ensure_redis() {
   wait_for 15 redis_up || { log "Redis did not come up"; return 1; }
 }
 
-# The S3-compatible server (s3s-fs) of ../shared/scripts/start-s3.sh: installed
-# on first use, started if down; its S3_ENDPOINT/AWS_* exports are applied.
+# The local S3-compatible server (scripts/s3.sh: s3s-fs, installed on first
+# use): started if down, its S3_ENDPOINT/AWS_* exports applied.
 ensure_s3() {
-  local script="${ORDERSUM_START_S3:-../shared/scripts/start-s3.sh}"
-  [[ -f "$script" ]] || { log "no S3 server script at $script (set ORDERSUM_START_S3)"; return 1; }
   local exports
-  exports=$(bash "$script" start) || { log "the S3 server did not start"; return 1; }
+  exports=$(bash scripts/s3.sh start) || { log "the S3 server did not start"; return 1; }
   eval "$exports"
 }
 

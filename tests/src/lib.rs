@@ -99,7 +99,7 @@ pub fn test_settings() -> Settings {
 }
 
 /// An `s3://` store URL on the local S3 server started by scripts/test.sh
-/// (`../shared/scripts/start-s3.sh`), under a prefix of its own.
+/// (`scripts/s3.sh`), under a prefix of its own.
 pub fn s3_storage(settings: &mut ordersum_storage::StorageSettings) {
     let endpoint = std::env::var("S3_ENDPOINT").expect(
         "S3_ENDPOINT is not set: run the tests through scripts/test.sh, which starts the S3 server",

@@ -207,7 +207,7 @@ async fn redis_ping(url: &str) -> bool {
         .is_ok()
 }
 
-/// An S3 server (s3s-fs, installed by ../shared/scripts/start-s3.sh) of the
+/// An S3 server (s3s-fs, installed by scripts/s3.sh) of the
 /// test's own, with the bucket `order-summaries`.
 pub struct S3Process {
     pub port: u16,
@@ -267,7 +267,7 @@ impl S3Process {
             .stderr(Stdio::null())
             .kill_on_drop(true)
             .spawn()
-            .expect("s3s-fs (installed by ../shared/scripts/start-s3.sh)");
+            .expect("s3s-fs (installed by scripts/s3.sh)");
         self.child = Some(child);
         let addr = format!("127.0.0.1:{}", self.port);
         wait_until("s3s-fs", async || {
