@@ -29,9 +29,14 @@ struct Footprint {
     largest: (String, usize),
 }
 
-async fn footprint(queue: &str) -> Footprint {
+async fn redis() -> redis::aio::MultiplexedConnection {
     let client = redis::Client::open(redis_url()).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    client.get_multiplexed_async_connection().await.unwrap()
+}
+
+/// Names of the queue's keys.
+async fn key_names(queue: &str) -> Vec<String> {
+    let mut conn = redis().await;
     let mut names = Vec::new();
     let mut cursor = 0u64;
     loop {
@@ -52,6 +57,12 @@ async fn footprint(queue: &str) -> Footprint {
     }
     names.sort();
     names.dedup();
+    names
+}
+
+async fn footprint(queue: &str) -> Footprint {
+    let names = key_names(queue).await;
+    let mut conn = redis().await;
     let mut footprint = Footprint {
         keys: names.len(),
         ..Footprint::default()
@@ -178,7 +189,14 @@ async fn redis_holds_a_bounded_number_of_keys_and_entries_however_many_jobs_ran(
         after_200.entries <= after_100.entries + 5,
         "Redis grows with the jobs run: {after_100:?} then {after_200:?}"
     );
+    // A stopped worker leaves no registration behind (one per worker
+    // process ever started, otherwise).
     worker.stop().await;
+    let left = key_names(&app.settings.backends.queue).await;
+    assert!(
+        !left.iter().any(|name| name.contains(":workers:metadata:")),
+        "a stopped worker's registration stays: {left:?}"
+    );
 }
 
 /// A worker's context on the app's queue and store, with no consumer or

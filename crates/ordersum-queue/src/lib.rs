@@ -221,6 +221,20 @@ impl JobQueue {
             .await
     }
 
+    /// Drops what apalis-redis registered for the consumer `worker_name`
+    /// once it has stopped (its metadata hash; apalis keeps it forever, one
+    /// per consumer ever started). Its heartbeat entry and in-flight set stay
+    /// for apalis' orphan re-enqueue.
+    pub async fn forget_consumer(&self, worker_name: &str) -> Result<(), QueueError> {
+        let mut conn = self.conn.clone();
+        self.bounded(
+            redis::cmd("DEL")
+                .arg(format!("{}:workers:metadata:{worker_name}", self.name))
+                .query_async::<()>(&mut conn),
+        )
+        .await
+    }
+
     /// Whether Redis answers.
     pub async fn ping(&self) -> Result<(), QueueError> {
         let mut conn = self.conn.clone();
