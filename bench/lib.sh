@@ -19,7 +19,7 @@ else
 fi
 export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
 export ORDERSUM_API_ADDR="127.0.0.1:$BENCH_PORT" ORDERSUM_API_URL="http://127.0.0.1:$BENCH_PORT/"
-export ORDERSUM_QUEUE="ordersum-bench:$$" ORDERSUM_URL_SECRET="bench-$$"
+export ORDERSUM_QUEUE="ordersum-bench:$$" ORDERSUM_URL_SECRET="bench-url-secret-of-32-bytes-or-more-$$"
 export ORDERSUM_WORKER_CONCURRENCY=1 ORDERSUM_MAX_ACTIVE_JOBS=100000
 # Every measurement produces its own file: no answer from an earlier run.
 export ORDERSUM_DEDUP_FRESH_SECONDS=0

@@ -94,7 +94,7 @@ pub fn test_settings() -> Settings {
     );
     settings.addr = SocketAddr::from(([127, 0, 0, 1], 0));
     settings.backends.queue = format!("ordersum-test:{}", Uuid::new_v4());
-    settings.storage.url_secret = Some("test-url-secret".into());
+    settings.storage.url_secret = Some("test-url-secret-of-32-bytes-or-more".into());
     settings
 }
 

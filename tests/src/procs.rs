@@ -280,3 +280,22 @@ impl S3Process {
         kill(self.child.take()).await;
     }
 }
+
+/// Pausing and resuming a worker process, as a long GC-like stall or a
+/// frozen VM would.
+impl WorkerProcess {
+    /// SIGSTOP: the process stops at once, mid-whatever, until `cont`.
+    pub fn stop(&self) {
+        signal(&self.child, "STOP");
+    }
+
+    /// SIGCONT: a stopped process goes on where it was.
+    pub fn cont(&self) {
+        signal(&self.child, "CONT");
+    }
+
+    /// Whether the process has not exited.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}

@@ -408,3 +408,39 @@ pub async fn job_is_live(
     .fetch_one(db)
     .await
 }
+
+/// Deletes up to `limit` rows of ended jobs (failed, cancelled, expired)
+/// that finished more than `older_than_secs` ago, oldest first; answers how
+/// many.
+#[tracing::instrument(skip_all, err)]
+pub async fn delete_old_ended_jobs(
+    db: impl PgExecutor<'_>,
+    older_than_secs: f64,
+    limit: i64,
+) -> Result<u64, sqlx::Error> {
+    let result = sqlx::query(
+        r#"DELETE FROM summary_jobs WHERE id IN (
+               SELECT id FROM summary_jobs
+               WHERE status IN ('failed', 'cancelled', 'expired')
+                 AND finished_at < now() - make_interval(secs => $1)
+               ORDER BY finished_at LIMIT $2)"#,
+    )
+    .bind(older_than_secs)
+    .bind(limit)
+    .execute(db)
+    .await?;
+    Ok(result.rows_affected())
+}
+
+/// For each of `ids` that has a row: whether the job is queued. Ids
+/// without a row (not yet committed, or deleted) are left out.
+#[tracing::instrument(skip_all, err)]
+pub async fn queued_flags(
+    db: impl PgExecutor<'_>,
+    ids: &[Uuid],
+) -> Result<Vec<(Uuid, bool)>, sqlx::Error> {
+    sqlx::query_as(r#"SELECT id, status = 'queued' FROM summary_jobs WHERE id = ANY($1)"#)
+        .bind(ids)
+        .fetch_all(db)
+        .await
+}

@@ -1,8 +1,14 @@
 //! The job queue in Redis. apalis-redis carries only job ids; beside each
-//! push a marker key records that Redis holds the job and when it was
-//! pushed, so the sweeper can tell a queued job that Redis lost (restarted
-//! empty, FLUSHALL) from one that is merely waiting, and push it again.
-//! Pushing twice is harmless: a worker only runs a job it can claim.
+//! push a marker (a member of the sorted set `<queue>:ordersum:pushed`,
+//! scored with the push time) records that Redis holds the job and when it
+//! was pushed, so the sweeper can tell a queued job that Redis lost
+//! (restarted empty, FLUSHALL) from one that is merely waiting, and push it
+//! again. Pushing twice is harmless: a worker only runs a job it can claim.
+//!
+//! Nothing here grows with the number of jobs: a marker goes when its job is
+//! claimed or, for a job that ended while queued, at the next sweep
+//! ([`JobQueue::forget_markers`]); apalis-redis' own records of finished
+//! tasks are removed by [`JobQueue::vacuum`].
 
 use std::time::Duration;
 
@@ -12,8 +18,22 @@ use ordersum_model::JobMessage;
 use redis::aio::ConnectionManagerConfig;
 use uuid::Uuid;
 
-/// How long a marker outlives its push at most (jobs are claimed or swept long before).
-const MARKER_TTL_SECS: u64 = 7 * 24 * 3600;
+/// Removes apalis-redis' records of up to `ARGV[1]` finished tasks: each id
+/// popped from the done and dead sets loses its data field, its result and
+/// its meta hash (key names as apalis-redis' `Config` builds them).
+const VACUUM_SCRIPT: &str = r#"
+local removed = 0
+for _, set in ipairs({KEYS[1], KEYS[2]}) do
+  local ids = redis.call('SPOP', set, ARGV[1])
+  for _, id in ipairs(ids) do
+    redis.call('HDEL', KEYS[3], id)
+    redis.call('HDEL', KEYS[4] .. ':result', id)
+    redis.call('DEL', KEYS[4] .. ':' .. id)
+    removed = removed + 1
+  end
+end
+return removed
+"#;
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
@@ -81,8 +101,9 @@ impl JobQueue {
         &self.name
     }
 
-    fn marker(&self, job_id: Uuid) -> String {
-        format!("{}:ordersum:pushed:{job_id}", self.name)
+    /// The sorted set of markers: job id → Unix seconds of its last push.
+    fn markers(&self) -> String {
+        format!("{}:ordersum:pushed", self.name)
     }
 
     async fn bounded<T, E: std::fmt::Display>(
@@ -111,17 +132,12 @@ impl JobQueue {
                 .build()
         };
         self.bounded(storage.push_task(task)).await?;
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs();
         let mut conn = self.conn.clone();
         self.bounded(
-            redis::cmd("SET")
-                .arg(self.marker(job_id))
-                .arg(now)
-                .arg("EX")
-                .arg(MARKER_TTL_SECS)
+            redis::cmd("ZADD")
+                .arg(self.markers())
+                .arg(unix_now())
+                .arg(job_id.to_string())
                 .query_async::<()>(&mut conn),
         )
         .await
@@ -130,20 +146,90 @@ impl JobQueue {
     /// When `job_id` was last pushed (Unix seconds), if Redis still holds it.
     pub async fn pushed_at(&self, job_id: Uuid) -> Result<Option<u64>, QueueError> {
         let mut conn = self.conn.clone();
-        self.bounded(
-            redis::cmd("GET")
-                .arg(self.marker(job_id))
-                .query_async::<Option<u64>>(&mut conn),
-        )
-        .await
+        let score = self
+            .bounded(
+                redis::cmd("ZSCORE")
+                    .arg(self.markers())
+                    .arg(job_id.to_string())
+                    .query_async::<Option<f64>>(&mut conn),
+            )
+            .await?;
+        Ok(score.map(|at| at as u64))
     }
 
     /// The job was taken by a worker: Redis no longer needs to hold it.
     pub async fn taken(&self, job_id: Uuid) -> Result<(), QueueError> {
+        self.forget_markers(&[job_id]).await
+    }
+
+    /// Up to `limit` marked jobs with their push time (Unix seconds), oldest
+    /// push first, skipping the first `offset`.
+    pub async fn marked_jobs(
+        &self,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<(Uuid, u64)>, QueueError> {
+        let mut conn = self.conn.clone();
+        let marked = self
+            .bounded(
+                redis::cmd("ZRANGE")
+                    .arg(self.markers())
+                    .arg(offset)
+                    .arg(offset + limit.max(1) - 1)
+                    .arg("WITHSCORES")
+                    .query_async::<Vec<(String, f64)>>(&mut conn),
+            )
+            .await?;
+        // A member that is not a job id (written by hand) is left alone.
+        Ok(marked
+            .into_iter()
+            .filter_map(|(id, at)| Some((Uuid::parse_str(&id).ok()?, at as u64)))
+            .collect())
+    }
+
+    /// Drops the markers of `job_ids` (jobs no longer waiting in the queue).
+    pub async fn forget_markers(&self, job_ids: &[Uuid]) -> Result<(), QueueError> {
+        if job_ids.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.conn.clone();
+        let mut cmd = redis::cmd("ZREM");
+        cmd.arg(self.markers());
+        for id in job_ids {
+            cmd.arg(id.to_string());
+        }
+        self.bounded(cmd.query_async::<()>(&mut conn)).await
+    }
+
+    /// Removes apalis-redis' records (data, meta hash, result, done or dead
+    /// entry) of up to `batch` tasks whose handler has finished; answers how
+    /// many. apalis-redis keeps them forever otherwise (about 11 Redis
+    /// entries a job), and its own `Vacuum` leaves the done set growing.
+    /// A finished task is never run again: the job row is the truth.
+    pub async fn vacuum(&self, batch: usize) -> Result<usize, QueueError> {
+        let config = Self::config(&self.name);
+        let mut conn = self.conn.clone();
+        let script = redis::Script::new(VACUUM_SCRIPT);
+        let mut invocation = script.prepare_invoke();
+        invocation
+            .key(config.done_jobs_set())
+            .key(config.dead_jobs_set())
+            .key(config.job_data_hash())
+            .key(config.job_meta_hash())
+            .arg(batch.max(1));
+        self.bounded(invocation.invoke_async::<usize>(&mut conn))
+            .await
+    }
+
+    /// Drops what apalis-redis registered for the consumer `worker_name`
+    /// once it has stopped (its metadata hash; apalis keeps it forever, one
+    /// per consumer ever started). Its heartbeat entry and in-flight set stay
+    /// for apalis' orphan re-enqueue.
+    pub async fn forget_consumer(&self, worker_name: &str) -> Result<(), QueueError> {
         let mut conn = self.conn.clone();
         self.bounded(
             redis::cmd("DEL")
-                .arg(self.marker(job_id))
+                .arg(format!("{}:workers:metadata:{worker_name}", self.name))
                 .query_async::<()>(&mut conn),
         )
         .await
@@ -156,4 +242,11 @@ impl JobQueue {
             .await
             .map(drop)
     }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
 }

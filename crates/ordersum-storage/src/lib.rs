@@ -31,7 +31,8 @@ pub struct StorageSettings {
     /// Base of local download links (file:// only); default `http://` + the API address.
     #[arg(long, env = "ORDERSUM_PUBLIC_URL")]
     pub public_url: Option<String>,
-    /// HMAC key of local download links, the same on every API replica.
+    /// HMAC key of local download links, the same on every API replica;
+    /// at least 32 bytes.
     #[arg(long, env = "ORDERSUM_URL_SECRET", hide_env_values = true)]
     pub url_secret: Option<String>,
     /// Lifetime of a download link, re-issued on every poll.
@@ -132,18 +133,22 @@ impl Store {
         }
     }
 
-    /// The key of a job's file: deterministic, so a retried job overwrites.
+    /// The key of the file of one attempt at a job:
+    /// `{prefix}/{company}/{job}/{attempt}/{file name}`. Each attempt has its
+    /// own, so an attempt that lost its job (taken back by another worker)
+    /// can only ever overwrite or delete its own object, never the winner's.
     pub fn object_key(
         &self,
         company_id: i64,
         job_id: impl std::fmt::Display,
+        attempt: i32,
         file_name: &str,
     ) -> String {
         let prefix = match self {
             Store::Local(_) => "summaries",
             Store::S3(store) => store.prefix(),
         };
-        format!("{prefix}/{company_id}/{job_id}/{file_name}")
+        format!("{prefix}/{company_id}/{job_id}/{attempt}/{file_name}")
     }
 
     /// Stores what `source` delivers under `key` as it arrives; answers its

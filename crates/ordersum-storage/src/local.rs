@@ -12,6 +12,13 @@ use crate::{PipeReader, Result, StorageError, StorageSettings};
 
 type HmacSha256 = Hmac<Sha256>;
 
+/// Shortest `ORDERSUM_URL_SECRET` accepted: the HMAC-SHA256 key should be as
+/// strong as the hash.
+const MIN_SECRET_LEN: usize = 32;
+/// Mode of stored files: the summaries are customers' billing data, readable
+/// by the service's user only.
+const FILE_MODE: u32 = 0o600;
+
 /// A directory of summaries and the key that signs their URLs.
 #[derive(Clone)]
 pub struct LocalStore {
@@ -46,6 +53,13 @@ impl LocalStore {
             .to_file_path()
             .map_err(|()| StorageError::Config(format!("{url} is not a local directory")))?;
         let secret = match &settings.url_secret {
+            Some(secret) if secret.len() < MIN_SECRET_LEN && !secret.is_empty() => {
+                return Err(StorageError::Config(format!(
+                    "ORDERSUM_URL_SECRET is {} bytes long; it must be at least {MIN_SECRET_LEN} \
+                     (e.g. `openssl rand -hex 32`)",
+                    secret.len()
+                )));
+            }
             Some(secret) if !secret.is_empty() => secret.as_bytes().to_vec(),
             _ => {
                 tracing::warn!(
@@ -122,10 +136,10 @@ impl LocalStore {
         tokio::fs::create_dir_all(dir).await?;
         // Written beside the target, then renamed over it: readers never see
         // half a file, and tempfile removes the partial one on every other
-        // path (an error, or this future dropped). Mode as `File::create`.
+        // path (an error, or this future dropped).
         let partial = tempfile::Builder::new()
             .suffix(".partial")
-            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(FILE_MODE))
             .tempfile_in(dir)?;
         let mut file = tokio::fs::File::from_std(partial.as_file().try_clone()?);
         let size = tokio::io::copy_buf(&mut source, &mut file).await?;
@@ -144,9 +158,16 @@ impl LocalStore {
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
             Err(err) => return Err(err.into()),
         }
-        // Drop the job's directory when it is empty now; ignore if not.
-        if let Some(dir) = path.parent() {
-            let _ = tokio::fs::remove_dir(dir).await;
+        // Drop the attempt's directory, then the job's, when empty now
+        // (`remove_dir` refuses a directory that is not).
+        let attempt_dir = path.parent();
+        for dir in [attempt_dir, attempt_dir.and_then(Path::parent)]
+            .into_iter()
+            .flatten()
+        {
+            if dir == self.root.as_path() || tokio::fs::remove_dir(dir).await.is_err() {
+                break;
+            }
         }
         Ok(())
     }
@@ -213,6 +234,34 @@ mod tests {
         let sig = store.signature("../etc/passwd", 100);
         assert!(store.verify("../etc/passwd", 100, &sig, 0).is_none());
         assert!(store.path_of("/etc/passwd").is_none());
+    }
+
+    fn open_with_secret(secret: Option<&str>) -> Result<LocalStore> {
+        let mut settings = StorageSettings::new("file:///srv/ordersum");
+        settings.url_secret = secret.map(str::to_owned);
+        let url = url::Url::parse(&settings.url).expect("url");
+        LocalStore::open(&url, &settings, "http://127.0.0.1:8080")
+    }
+
+    #[test]
+    fn a_url_secret_shorter_than_32_bytes_is_refused_at_start() {
+        let err = open_with_secret(Some("test-url-secret")).expect_err("short secret accepted");
+        let message = err.to_string();
+        assert!(
+            message.contains("ORDERSUM_URL_SECRET") && message.contains("at least 32"),
+            "{message}"
+        );
+        assert!(open_with_secret(Some(&"k".repeat(31))).is_err());
+        let store = open_with_secret(Some(&"k".repeat(32))).expect("32 bytes");
+        assert_eq!(store.secret, b"k".repeat(32));
+    }
+
+    #[test]
+    fn without_a_url_secret_a_random_key_signs() {
+        for unset in [None, Some("")] {
+            let store = open_with_secret(unset).expect("unset secret");
+            assert_eq!(store.secret.len(), 32);
+        }
     }
 
     #[test]

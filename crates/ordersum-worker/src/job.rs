@@ -134,7 +134,10 @@ pub enum Outcome {
         size: u64,
         elapsed: Duration,
     },
-    Cancelled,
+    /// The row is no longer running for this worker: cancelled, or taken
+    /// back (the worker paused past the staleness limit) and now another
+    /// attempt's. This attempt stopped and removed what it made.
+    Abandoned,
     HandedBack,
 }
 
@@ -208,7 +211,10 @@ pub async fn settle(ctx: &JobContext, job_id: Uuid) {
             elapsed_ms = elapsed.as_millis() as u64,
             "job succeeded"
         ),
-        Ok(Outcome::Cancelled) => tracing::info!("job cancelled; stopped and cleaned up"),
+        Ok(Outcome::Abandoned) => tracing::info!(
+            attempt = job.attempts,
+            "job no longer ours (cancelled or taken back): attempt abandoned, its files removed"
+        ),
         Ok(Outcome::HandedBack) => {
             tracing::info!("shutdown grace period over: job handed back");
             requeue(ctx, &job, Duration::ZERO).await;
@@ -241,8 +247,12 @@ async fn requeue(ctx: &JobContext, job: &Job, delay: Duration) {
 }
 
 async fn mark_failed(ctx: &JobContext, job: &Job, message: &str) {
-    if let Err(err) = repo::fail_job(&ctx.pool, job.id, &ctx.worker_id, message).await {
-        tracing::error!(error = %err, "could not mark the job failed; the sweeper will retry it");
+    match repo::fail_job(&ctx.pool, job.id, &ctx.worker_id, message).await {
+        Ok(true) => {}
+        Ok(false) => tracing::info!("job no longer ours; not marked failed"),
+        Err(err) => {
+            tracing::error!(error = %err, "could not mark the job failed; the sweeper will retry it");
+        }
     }
 }
 
@@ -281,13 +291,18 @@ struct JobState {
     unpaid: AtomicU64,
     /// The work must stop at the next page.
     stop: AtomicBool,
-    /// The row is no longer running for this worker (cancelled).
-    cancelled: AtomicBool,
+    /// The row is no longer running for this worker (cancelled, or taken
+    /// back by the sweeper after this worker stopped beating).
+    lost: AtomicBool,
 }
 
 impl JobState {
     fn stopping(&self) -> bool {
         self.stop.load(Ordering::SeqCst)
+    }
+
+    fn lost(&self) -> bool {
+        self.lost.load(Ordering::SeqCst)
     }
 }
 
@@ -302,20 +317,32 @@ async fn execute(ctx: &JobContext, job: &Job) -> Result<Outcome, JobError> {
     tokio::pin!(work, deadline, handback);
     let mut tick = tokio::time::interval(ctx.settings.progress_interval());
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
+    let out = loop {
         tokio::select! {
-            out = &mut work => return out,
+            out = &mut work => break out,
             _ = tick.tick() => heartbeat(ctx, job, &state).await,
             () = &mut deadline => {
                 state.stop.store(true, Ordering::SeqCst);
-                return Err(JobError::TimedOut(limit));
+                break Err(JobError::TimedOut(limit));
             }
             () = &mut handback => {
                 state.stop.store(true, Ordering::SeqCst);
-                return Ok(Outcome::HandedBack);
+                break Ok(Outcome::HandedBack);
             }
         }
+    };
+    let Err(err) = out else { return out };
+    // A job that is no longer ours is neither retried nor failed by this
+    // attempt (e.g. a worker paused past the staleness limit, whose temp
+    // directory was swept meanwhile): one more beat tells.
+    if !state.lost() {
+        heartbeat(ctx, job, &state).await;
     }
+    if state.lost() {
+        tracing::info!(error = %err, "attempt failed after losing its job");
+        return Ok(Outcome::Abandoned);
+    }
+    Err(err)
 }
 
 /// Resolves once the hand-back is asked for; never if it cannot be.
@@ -326,7 +353,7 @@ async fn handback_requested(mut rx: watch::Receiver<bool>) {
 }
 
 /// Writes progress and the heartbeat; a row no longer running for this
-/// worker (cancelled) stops the work.
+/// worker (cancelled, or taken back) stops the work.
 async fn heartbeat(ctx: &JobContext, job: &Job, state: &JobState) {
     let (paid, unpaid) = (
         state.paid.load(Ordering::Relaxed),
@@ -343,7 +370,7 @@ async fn heartbeat(ctx: &JobContext, job: &Job, state: &JobState) {
     {
         Ok(true) => {}
         Ok(false) => {
-            state.cancelled.store(true, Ordering::SeqCst);
+            state.lost.store(true, Ordering::SeqCst);
             state.stop.store(true, Ordering::SeqCst);
         }
         Err(err) => tracing::warn!(error = %err, "could not record progress"),
@@ -365,7 +392,11 @@ async fn produce(ctx: &JobContext, job: &Job, state: &Arc<JobState>) -> Result<O
     let dir = tempfile::Builder::new()
         .prefix(&format!("{TEMP_PREFIX}{}-", job.id))
         .tempdir_in(ctx.settings.temp_dir())?;
-    let key = ctx.store.object_key(job.company_id, job.id, &file_name);
+    // This attempt's own key: whatever happens to this attempt, it never
+    // touches another attempt's object.
+    let key = ctx
+        .store
+        .object_key(job.company_id, job.id, job.attempts, &file_name);
     // The zip streams into the store while it is compressed.
     let (out, source) = ordersum_storage::pipe();
     let (exported, stored) = tokio::join!(
@@ -374,8 +405,8 @@ async fn produce(ctx: &JobContext, job: &Job, state: &Arc<JobState>) -> Result<O
     );
     let ((paid_rows, unpaid_rows), size) = match (exported, stored) {
         (Ok(counts), Ok(size)) => (counts, size),
-        (Err(JobError::Cancelled), _) if state.cancelled.load(Ordering::SeqCst) => {
-            return Ok(Outcome::Cancelled);
+        (Err(JobError::Cancelled), _) if state.lost() => {
+            return Ok(Outcome::Abandoned);
         }
         // The store stopped because the export failed: the export's error.
         (Err(err), Err(stored)) if stored.is_writer_gave_up() => return Err(err),
@@ -410,9 +441,10 @@ async fn produce(ctx: &JobContext, job: &Job, state: &Arc<JobState>) -> Result<O
     )
     .await?
     {
-        // Cancelled (or taken back) while uploading: the object must not outlive it.
+        // Cancelled (or taken back) while uploading: this attempt's object
+        // must not outlive it; the winner's, under its own key, is untouched.
         ctx.store.delete(&key).await?;
-        return Ok(Outcome::Cancelled);
+        return Ok(Outcome::Abandoned);
     }
     Ok(Outcome::Succeeded {
         paid_rows,

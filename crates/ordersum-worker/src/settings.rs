@@ -63,6 +63,10 @@ pub struct Settings {
     /// A queued job still waiting in Redis this long after its push is pushed again.
     #[arg(long, env = "ORDERSUM_REPUSH_AFTER_SECONDS", default_value_t = 300)]
     pub repush_after_secs: u64,
+    /// Days the row of an ended job (failed, cancelled, expired) is kept
+    /// after it finished; then the sweeper deletes it.
+    #[arg(long, env = "ORDERSUM_JOB_ROW_RETENTION_DAYS", default_value_t = 30)]
+    pub job_row_retention_days: u32,
     /// On SIGTERM, how long running jobs may go on before they are handed back.
     #[arg(long, env = "ORDERSUM_SHUTDOWN_GRACE_SECONDS", default_value_t = 20)]
     pub shutdown_grace_secs: u64,
@@ -96,6 +100,7 @@ impl Settings {
             stale_after_secs: 30,
             sweep_interval_secs: 10,
             repush_after_secs: 300,
+            job_row_retention_days: 30,
             shutdown_grace_secs: 20,
             job_timeout_secs: 3600,
             worker_id: None,
@@ -127,6 +132,10 @@ impl Settings {
 
     pub fn stale_after(&self) -> f64 {
         self.stale_after_secs as f64
+    }
+
+    pub fn job_row_retention_secs(&self) -> f64 {
+        f64::from(self.job_row_retention_days) * 86_400.0
     }
 
     pub fn retention_secs(&self) -> i64 {

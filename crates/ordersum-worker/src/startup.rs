@@ -106,7 +106,8 @@ async fn consume(ctx: &Arc<JobContext>, stop: watch::Receiver<bool>) {
         let backend = RedisStorage::<JobMessage>::new(ctx.queue.connection())
             .with_config(JobQueue::config(&ctx.settings.backends.queue).batch_size(concurrency))
             .poll_with_interval(Duration::from_millis(ctx.settings.poll_interval_ms.max(10)));
-        let worker = WorkerBuilder::new(format!("{}-{generation}", ctx.worker_id))
+        let name = format!("{}-{generation}", ctx.worker_id);
+        let worker = WorkerBuilder::new(name.as_str())
             .backend(backend)
             .concurrency(concurrency)
             .data(ctx.clone())
@@ -118,6 +119,9 @@ async fn consume(ctx: &Arc<JobContext>, stop: watch::Receiver<bool>) {
                 Ok::<(), std::io::Error>(())
             })
             .await;
+        if let Err(err) = ctx.queue.forget_consumer(&name).await {
+            tracing::debug!(error = %err, "could not remove the consumer's registration");
+        }
         if *stop.borrow() {
             return;
         }

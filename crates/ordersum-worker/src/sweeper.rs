@@ -3,6 +3,10 @@
 //! worker died, pushes again queued jobs Redis no longer holds (restarted
 //! empty, FLUSHALL) or has held too long, expires summaries past retention
 //! (object deleted, row kept) and removes temp directories of dead attempts.
+//! It also keeps Redis and Postgres from growing with the number of jobs:
+//! it removes apalis-redis' records of finished tasks and the queue markers
+//! of jobs no longer queued, and deletes rows of jobs that ended more than
+//! `ORDERSUM_JOB_ROW_RETENTION_DAYS` ago.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -19,6 +23,11 @@ const SWEEP_LOCK: i64 = 0x6f72_6472_7375_6d70;
 const BATCH: i64 = 500;
 /// A queued job younger than this is left to the push that created it.
 const QUEUED_GRACE_SECS: f64 = 5.0;
+/// A marker whose job has no row is kept this long: the API pushes inside
+/// the transaction that inserts the row, so the row may not be visible yet.
+const MARKER_WITHOUT_ROW_GRACE_SECS: u64 = 60;
+/// Most batches of finished apalis tasks one sweep removes.
+const VACUUM_ROUNDS: usize = 20;
 
 /// What one sweep did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +36,12 @@ pub struct Sweep {
     pub repushed: usize,
     pub expired: usize,
     pub temp_dirs_removed: usize,
+    /// apalis-redis records of finished tasks removed.
+    pub tasks_vacuumed: usize,
+    /// Markers of jobs no longer queued removed.
+    pub markers_removed: usize,
+    /// Rows of long-ended jobs deleted.
+    pub rows_deleted: u64,
 }
 
 /// Sweeps every `sweep_interval` until the task is dropped.
@@ -74,7 +89,59 @@ async fn sweep_locked(ctx: &JobContext) -> Result<Sweep, anyhow::Error> {
     sweep.repushed = repush_lost(ctx).await?;
     sweep.expired = expire(ctx).await?;
     sweep.temp_dirs_removed = remove_dead_temp_dirs(ctx).await?;
+    sweep.tasks_vacuumed = vacuum_finished_tasks(ctx).await?;
+    sweep.markers_removed = forget_markers_of_unqueued_jobs(ctx).await?;
+    sweep.rows_deleted =
+        repo::delete_old_ended_jobs(&ctx.pool, ctx.settings.job_row_retention_secs(), BATCH)
+            .await?;
     Ok(sweep)
+}
+
+/// Removes apalis-redis' records of tasks whose handler has finished.
+async fn vacuum_finished_tasks(ctx: &JobContext) -> Result<usize, anyhow::Error> {
+    let batch = BATCH as usize;
+    let mut removed = 0;
+    for _ in 0..VACUUM_ROUNDS {
+        let round = ctx.queue.vacuum(batch).await?;
+        removed += round;
+        if round < batch {
+            break;
+        }
+    }
+    Ok(removed)
+}
+
+/// Removes the markers of jobs that are no longer queued (claimed, ended,
+/// cancelled while waiting) or whose row is long gone; markers of queued
+/// jobs stay, for `repush_lost`.
+async fn forget_markers_of_unqueued_jobs(ctx: &JobContext) -> Result<usize, anyhow::Error> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
+    let batch = BATCH as usize;
+    let (mut offset, mut removed) = (0, 0);
+    loop {
+        let marked = ctx.queue.marked_jobs(offset, batch).await?;
+        let ids: Vec<Uuid> = marked.iter().map(|(id, _)| *id).collect();
+        let queued: std::collections::HashMap<Uuid, bool> = repo::queued_flags(&ctx.pool, &ids)
+            .await?
+            .into_iter()
+            .collect();
+        let gone: Vec<Uuid> = marked
+            .iter()
+            .filter(|(id, pushed_at)| match queued.get(id) {
+                Some(queued) => !queued,
+                None => now.saturating_sub(*pushed_at) > MARKER_WITHOUT_ROW_GRACE_SECS,
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        ctx.queue.forget_markers(&gone).await?;
+        removed += gone.len();
+        offset += marked.len() - gone.len();
+        if marked.len() < batch {
+            return Ok(removed);
+        }
+    }
 }
 
 /// Pushes queued jobs whose push Redis lost, or that have waited longer
