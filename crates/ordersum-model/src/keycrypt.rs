@@ -17,7 +17,7 @@ use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use rand::RngCore;
-use secrecy::{ExposeSecret, SecretString};
+pub use secrecy::{ExposeSecret, SecretString};
 
 /// What every encrypted value starts with (the format's version included).
 pub const PREFIX: &str = "enc:v1:";
