@@ -42,6 +42,8 @@ pub struct Settings {
     pub key_cache_secs: u64,
     #[command(flatten)]
     pub storage: StorageSettings,
+    #[command(flatten)]
+    pub key_encryption: ordersum_model::keycrypt::KeyEncryptionSettings,
 }
 
 impl Settings {
@@ -64,6 +66,7 @@ impl Settings {
             dependency_timeout_ms: 3000,
             key_cache_secs: 30,
             storage: StorageSettings::new(storage_url),
+            key_encryption: Default::default(),
         }
     }
 

@@ -79,6 +79,7 @@ impl Application {
             tokio::spawn(metrics::run_upkeep(handle));
         }
         let settings_key_ttl = settings.key_cache_secs;
+        let key_cipher = settings.key_encryption.cipher()?;
         let state = AppState {
             pool,
             queue,
@@ -86,7 +87,10 @@ impl Application {
             settings: Arc::new(settings),
             metrics: metrics_handle,
             store,
-            keys: Arc::new(KeyCache::new(Duration::from_secs(settings_key_ttl))),
+            keys: Arc::new(KeyCache::new(
+                Duration::from_secs(settings_key_ttl),
+                key_cipher,
+            )),
         };
         Ok(Application {
             listener,

@@ -43,6 +43,9 @@ pub struct Cli {
         default_value = "text"
     )]
     pub log_format: LogFormat,
+    /// Keys encrypting API private keys at rest (used by `keys`).
+    #[command(flatten)]
+    pub key_encryption: ordersum_model::keycrypt::KeyEncryptionSettings,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -65,6 +68,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::Summary(args) = cli.command {
         return summary::run(*args).await;
     }
+    if let Command::Keys(keys::KeysCommand::NewEncryptionKey { id }) = &cli.command {
+        return keys::print_new_encryption_key(id);
+    }
     let pool = connect(&cli.database_url).await?;
     let applied = migrate(&pool).await?;
     let outcome = match cli.command {
@@ -77,7 +83,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("applied {applied} migration(s); schema is current (version {latest})");
             Ok(())
         }
-        Command::Keys(command) => keys::run(&pool, command).await,
+        Command::Keys(command) => keys::run(&pool, command, &cli.key_encryption).await,
         Command::Seed(args) => seed::run(&pool, args).await,
         Command::Summary(_) => Ok(()),
     };

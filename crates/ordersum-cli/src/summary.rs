@@ -2,7 +2,7 @@
 //! do, follows the job with a progress bar fed by its `Progress`, and
 //! downloads the workbook from the presigned URL.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -126,11 +126,13 @@ pub async fn run(args: SummaryArgs) -> anyhow::Result<()> {
             job.error_message.unwrap_or_default()
         );
     };
-    let path = args
-        .output
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(&download.file_name));
-    let size = fetch_to(&client.http, &download.download_url, &path).await?;
+    // The server's name is only a suggestion: a base name in this directory,
+    // never over an existing file. `--output` is the user's own choice.
+    let (path, file) = match &args.output {
+        Some(path) => (path.clone(), create_file(path).await?),
+        None => create_new_file(&safe_file_name(&download.file_name)).await?,
+    };
+    let size = fetch_to(&client.http, &download.download_url, file).await?;
     println!("{}", path.display());
     eprintln!(
         "{} paid and {} unpaid orders, {size} bytes; succeeded {:.2} s after submitting, downloaded in {:.2} s",
@@ -240,8 +242,58 @@ pub fn parse_time(value: &str, tz: Tz) -> anyhow::Result<i64> {
     Ok(time.timestamp())
 }
 
-/// Streams `url` into `path`; answers the bytes written.
-async fn fetch_to(http: &reqwest::Client, url: &str, path: &PathBuf) -> anyhow::Result<u64> {
+/// What the CLI names a file when the server's `FileName` is unusable.
+const FALLBACK_FILE_NAME: &str = "order-summary.xlsx";
+
+/// A file name from the server, made safe to create in the current
+/// directory: its last path component (`/` or `\\` separated), without
+/// control characters or leading dots (no `..`, no hidden files), at most 255
+/// bytes; `order-summary.xlsx` when nothing usable is left.
+pub fn safe_file_name(server_name: &str) -> String {
+    let base = server_name.rsplit(['/', '\\']).next().unwrap_or_default();
+    let cleaned: String = base.chars().filter(|c| !c.is_control()).collect();
+    let cleaned = cleaned.trim().trim_start_matches('.').trim();
+    if cleaned.is_empty() || cleaned.len() > 255 {
+        FALLBACK_FILE_NAME.to_owned()
+    } else {
+        cleaned.to_owned()
+    }
+}
+
+async fn create_file(path: &Path) -> anyhow::Result<tokio::fs::File> {
+    tokio::fs::File::create(path)
+        .await
+        .with_context(|| format!("creating {}", path.display()))
+}
+
+/// Creates `name`, or `stem (1).ext`, `stem (2).ext`, … if taken: an
+/// existing file is never overwritten.
+async fn create_new_file(name: &str) -> anyhow::Result<(PathBuf, tokio::fs::File)> {
+    let (stem, ext) = match name.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() => (stem, format!(".{ext}")),
+        _ => (name, String::new()),
+    };
+    for n in 0..1000 {
+        let path = PathBuf::from(match n {
+            0 => name.to_owned(),
+            n => format!("{stem} ({n}){ext}"),
+        });
+        match tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .await
+        {
+            Ok(file) => return Ok((path, file)),
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(err) => return Err(err).with_context(|| format!("creating {}", path.display())),
+        }
+    }
+    bail!("{name} and 999 numbered variants exist already: pass --output")
+}
+
+/// Streams `url` into `file`; answers the bytes written.
+async fn fetch_to(http: &reqwest::Client, url: &str, file: tokio::fs::File) -> anyhow::Result<u64> {
     let mut response = http
         .get(url)
         .send()
@@ -251,12 +303,7 @@ async fn fetch_to(http: &reqwest::Client, url: &str, path: &PathBuf) -> anyhow::
         bail!("download answered HTTP {}", response.status());
     }
     // Buffered: tokio's file writes each go to a blocking thread.
-    let mut file = tokio::io::BufWriter::with_capacity(
-        1 << 20,
-        tokio::fs::File::create(path)
-            .await
-            .with_context(|| format!("creating {}", path.display()))?,
-    );
+    let mut file = tokio::io::BufWriter::with_capacity(1 << 20, file);
     let mut size = 0u64;
     while let Some(chunk) = response.chunk().await.context("downloading the summary")? {
         file.write_all(&chunk).await?;
@@ -289,5 +336,51 @@ mod tests {
             1_719_792_000
         );
         assert!(parse_time("July", Tz::UTC).is_err());
+    }
+
+    #[test]
+    fn a_server_file_name_cannot_leave_the_current_directory() {
+        for (given, kept) in [
+            ("order-summary-1-2-abc.xlsx", "order-summary-1-2-abc.xlsx"),
+            ("../../.bashrc", "bashrc"),
+            ("/etc/cron.d/x", "x"),
+            ("..\\..\\win.ini", "win.ini"),
+            ("a/b/summary.xlsx", "summary.xlsx"),
+            ("sum\nmary\u{1b}[31m.xlsx", "summary[31m.xlsx"),
+        ] {
+            assert_eq!(safe_file_name(given), kept, "{given:?}");
+        }
+    }
+
+    #[test]
+    fn an_unusable_server_file_name_falls_back_to_the_default() {
+        let long = "x".repeat(300);
+        for given in [
+            "",
+            "..",
+            ".",
+            "/",
+            "dir/",
+            " ",
+            "\u{0}",
+            "a/..",
+            long.as_str(),
+        ] {
+            assert_eq!(safe_file_name(given), FALLBACK_FILE_NAME, "{given:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_file_name_already_taken_gets_a_number_instead_of_being_overwritten() {
+        let dir = std::env::temp_dir().join(format!("ordersum-cli-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let name = dir.join("summary.xlsx");
+        std::fs::write(&name, b"mine").expect("write");
+        let (path, _file) = create_new_file(name.to_str().expect("utf-8"))
+            .await
+            .expect("created");
+        assert_eq!(path, dir.join("summary (1).xlsx"));
+        assert_eq!(std::fs::read(&name).expect("read"), b"mine");
+        std::fs::remove_dir_all(&dir).expect("cleanup");
     }
 }

@@ -4,6 +4,7 @@
 //! migrations. It depends on neither axum nor apalis.
 
 pub mod job;
+pub mod keycrypt;
 pub mod params;
 pub mod repo;
 pub mod request;
