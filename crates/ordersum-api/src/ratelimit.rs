@@ -140,7 +140,10 @@ pub async fn limit_download_by_address(
 
 fn check_address(state: &AppState, request: &Request) -> Result<(), ApiError> {
     match request.extensions().get::<ConnectInfo<SocketAddr>>() {
-        Some(ConnectInfo(peer)) => state.rate_limits.per_address.check(&client_bucket(peer.ip())),
+        Some(ConnectInfo(peer)) => state
+            .rate_limits
+            .per_address
+            .check(&client_bucket(peer.ip())),
         None => Ok(()),
     }
 }
@@ -167,7 +170,10 @@ mod tests {
         assert_eq!(client_bucket(a), client_bucket(b));
         assert_ne!(client_bucket(a), client_bucket(c));
         let mapped: IpAddr = "::ffff:10.0.0.1".parse().expect("ip");
-        assert_eq!(client_bucket(mapped), "10.0.0.1".parse::<IpAddr>().expect("ip"));
+        assert_eq!(
+            client_bucket(mapped),
+            "10.0.0.1".parse::<IpAddr>().expect("ip")
+        );
     }
 
     #[tokio::test]

@@ -44,12 +44,7 @@ async fn first_use(state: &AppState, signature: &str, secs: u64) -> Result<bool>
     let key = seen_key(state.queue.name(), signature);
     let mut conn = state.queue.connection();
     let mut command = redis::cmd("SET");
-    command
-        .arg(&key)
-        .arg(1)
-        .arg("NX")
-        .arg("EX")
-        .arg(secs);
+    command.arg(&key).arg(1).arg("NX").arg("EX").arg(secs);
     let set = command.query_async::<Option<String>>(&mut conn);
     let timeout = state.settings.dependency_timeout();
     match tokio::time::timeout(timeout, set).await {
@@ -66,7 +61,10 @@ async fn first_use(state: &AppState, signature: &str, secs: u64) -> Result<bool>
 fn seen_key(namespace: &str, signature: &str) -> String {
     let normalized = signature.trim().to_ascii_lowercase();
     let digest = Sha256::digest(normalized.as_bytes());
-    format!("{namespace}:ordersum:seen-signature:{}", hex::encode(digest))
+    format!(
+        "{namespace}:ordersum:seen-signature:{}",
+        hex::encode(digest)
+    )
 }
 
 #[cfg(test)]

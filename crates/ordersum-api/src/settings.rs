@@ -46,7 +46,11 @@ pub struct Settings {
     pub key_cache_capacity: u64,
     /// A connection must send a request's whole header within this (also
     /// bounds how long an idle keep-alive connection stays open).
-    #[arg(long, env = "ORDERSUM_HEADER_READ_TIMEOUT_MS", default_value_t = 10_000)]
+    #[arg(
+        long,
+        env = "ORDERSUM_HEADER_READ_TIMEOUT_MS",
+        default_value_t = 10_000
+    )]
     pub header_read_timeout_ms: u64,
     /// A request's whole body must arrive within this.
     #[arg(long, env = "ORDERSUM_BODY_READ_TIMEOUT_MS", default_value_t = 10_000)]

@@ -91,7 +91,10 @@ impl Application {
         ));
         let rate_limits = RateLimits {
             per_address: Limiter::new(settings.rate_limit_per_ip, settings.rate_limit_per_ip_burst),
-            per_key: Limiter::new(settings.rate_limit_per_key, settings.rate_limit_per_key_burst),
+            per_key: Limiter::new(
+                settings.rate_limit_per_key,
+                settings.rate_limit_per_key_burst,
+            ),
         };
         let server_limits = ServerLimits {
             header_read_timeout: Duration::from_millis(settings.header_read_timeout_ms),
