@@ -22,7 +22,7 @@ use ordersum_model::ApiError;
 use uuid::Uuid;
 
 use crate::startup::AppState;
-use crate::wire;
+use crate::{metrics, wire};
 
 /// How often idle entries (clients whose bucket is full again) are dropped.
 const UPKEEP_INTERVAL: Duration = Duration::from_secs(10);
@@ -117,6 +117,7 @@ pub async fn limit_action_by_address(
     match check_address(&state, &request) {
         Ok(()) => next.run(request).await,
         Err(err) => {
+            metrics::record_call("limited", err.ret_code(), Duration::ZERO);
             let response = wire::envelope("", Uuid::new_v4(), Err(err.clone()));
             with_retry_after(response, &err)
         }

@@ -20,13 +20,12 @@ pub async fn check(state: &AppState, params: &Params, signature: &str) -> Result
     if !state.settings.require_timestamp {
         return Ok(());
     }
-    let window = i64::try_from(state.settings.timestamp_window_secs).unwrap_or(i64::MAX);
     let timestamp = params
         .text("Timestamp")?
         .ok_or(ApiError::MissingParam("Timestamp"))?;
     let timestamp: i64 = timestamp.parse().map_err(|_| ApiError::bad("Timestamp"))?;
     let now = chrono::Utc::now().timestamp();
-    if timestamp.abs_diff(now) > window.unsigned_abs() {
+    if timestamp.abs_diff(now) > state.settings.timestamp_window_secs {
         return Err(ApiError::bad("Timestamp").into());
     }
     // A timestamp is accepted from `t - window` to `t + window`: remember

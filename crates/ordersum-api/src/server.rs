@@ -26,7 +26,8 @@ use tower::ServiceExt;
 /// How the server treats connections.
 #[derive(Debug, Clone, Copy)]
 pub struct ServerLimits {
-    pub header_read_timeout: Duration,
+    /// `None`: no limit.
+    pub header_read_timeout: Option<Duration>,
     pub max_connections: usize,
 }
 

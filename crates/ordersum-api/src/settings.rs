@@ -45,14 +45,14 @@ pub struct Settings {
     #[arg(long, env = "ORDERSUM_KEY_CACHE_CAPACITY", default_value_t = 10_000)]
     pub key_cache_capacity: u64,
     /// A connection must send a request's whole header within this (also
-    /// bounds how long an idle keep-alive connection stays open).
+    /// bounds how long an idle keep-alive connection stays open); 0 = no limit.
     #[arg(
         long,
         env = "ORDERSUM_HEADER_READ_TIMEOUT_MS",
         default_value_t = 10_000
     )]
     pub header_read_timeout_ms: u64,
-    /// A request's whole body must arrive within this.
+    /// A request's whole body must arrive within this; 0 = no limit.
     #[arg(long, env = "ORDERSUM_BODY_READ_TIMEOUT_MS", default_value_t = 10_000)]
     pub body_read_timeout_ms: u64,
     /// Most open client connections; past it, new ones wait in the listen

@@ -97,7 +97,8 @@ impl Application {
             ),
         };
         let server_limits = ServerLimits {
-            header_read_timeout: Duration::from_millis(settings.header_read_timeout_ms),
+            header_read_timeout: (settings.header_read_timeout_ms > 0)
+                .then(|| Duration::from_millis(settings.header_read_timeout_ms)),
             max_connections: settings.max_connections,
         };
         let state = AppState {
@@ -143,7 +144,9 @@ impl Application {
 }
 
 pub fn router(state: AppState) -> Router {
-    let body_deadline = Duration::from_millis(state.settings.body_read_timeout_ms);
+    let body_deadline = (state.settings.body_read_timeout_ms > 0).then(|| {
+        RequestBodyDeadlineLayer::new(Duration::from_millis(state.settings.body_read_timeout_ms))
+    });
     let actions = Router::new()
         .route("/", any(actions::endpoint))
         .route("/api", any(actions::endpoint))
@@ -164,7 +167,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(RequestBodyDeadlineLayer::new(body_deadline))
+        .layer(tower::util::option_layer(body_deadline))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
             CALL_TIMEOUT,
