@@ -133,3 +133,40 @@ impl Settings {
         Duration::from_millis(self.dependency_timeout_ms)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[test]
+    fn new_gives_the_same_limits_as_the_command_line_defaults() {
+        let parsed = Settings::try_parse_from(["ordersum-api"]).expect("defaults parse");
+        let new = Settings::new("db", "redis", "file:///tmp");
+        let limits = |s: &Settings| {
+            (
+                s.key_cache_secs,
+                s.key_cache_capacity,
+                s.header_read_timeout_ms,
+                s.body_read_timeout_ms,
+                s.max_connections,
+                (s.rate_limit_per_ip, s.rate_limit_per_ip_burst),
+                (s.rate_limit_per_key, s.rate_limit_per_key_burst),
+                s.require_timestamp,
+                s.timestamp_window_secs,
+            )
+        };
+        assert_eq!(limits(&parsed), limits(&new));
+    }
+
+    #[test]
+    fn require_timestamp_takes_true_or_false() {
+        let on = Settings::try_parse_from(["ordersum-api", "--require-timestamp", "true"])
+            .expect("true parses");
+        assert!(on.require_timestamp);
+        let off = Settings::try_parse_from(["ordersum-api", "--require-timestamp", "false"])
+            .expect("false parses");
+        assert!(!off.require_timestamp);
+    }
+}
