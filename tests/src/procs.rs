@@ -299,3 +299,65 @@ impl WorkerProcess {
         matches!(self.child.try_wait(), Ok(None))
     }
 }
+
+/// An `ordersum-api` process on the app's database, queue and store, on a
+/// free port, its stderr (the log) captured in a file.
+pub struct ApiProcess {
+    pub addr: std::net::SocketAddr,
+    pub log: PathBuf,
+    child: Child,
+}
+
+impl ApiProcess {
+    /// Starts the API and waits until `/healthz` answers; `env` overrides
+    /// any variable.
+    pub async fn start(app: &TestApp, name: &str, env: &[(&str, &str)]) -> ApiProcess {
+        let dir = app.dirs.make(&format!("proc-{name}"));
+        let log = dir.join("api.log");
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let storage = &app.settings.storage;
+        let mut command = Command::new(workspace_binary("ordersum-api"));
+        command
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("DATABASE_URL", app.database_url())
+            .env("REDIS_URL", &app.settings.backends.redis_url)
+            .env("ORDERSUM_QUEUE", &app.settings.backends.queue)
+            .env("ORDERSUM_API_ADDR", addr.to_string())
+            .env("ORDERSUM_STORAGE", &storage.url)
+            .env(
+                "ORDERSUM_URL_SECRET",
+                storage.url_secret.clone().unwrap_or_default(),
+            )
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .kill_on_drop(true);
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let child = command.spawn().unwrap();
+        let url = format!("http://{addr}/healthz");
+        wait_until("ordersum-api", async || {
+            reqwest::get(&url)
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        })
+        .await;
+        ApiProcess { addr, log, child }
+    }
+
+    /// SIGTERM, then waits for the exit; answers the exit status.
+    pub async fn terminate(&mut self, within: Duration) -> std::process::ExitStatus {
+        signal(&self.child, "TERM");
+        tokio::time::timeout(within, self.child.wait())
+            .await
+            .expect("the API did not exit after SIGTERM")
+            .unwrap()
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}

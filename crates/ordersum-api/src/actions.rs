@@ -14,6 +14,8 @@ use uuid::Uuid;
 use crate::error::{Error, Result};
 use crate::jobs;
 use crate::metrics;
+use crate::ratelimit::with_retry_after;
+use crate::replay;
 use crate::startup::AppState;
 use crate::wire::{self, Fields};
 
@@ -76,7 +78,13 @@ pub async fn endpoint(
     let ret_code = outcome.as_ref().map_or_else(ApiError::ret_code, |_| 0);
     metrics::record_call(label, ret_code, started.elapsed());
     tracing::debug!(%request_id, action = label, ret_code, elapsed_ms = started.elapsed().as_millis() as u64, "call");
-    wire::envelope(&action_name, request_id, outcome)
+    match outcome {
+        Err(err @ ApiError::RateLimited(_)) => {
+            let response = wire::envelope(&action_name, request_id, Err(err.clone()));
+            with_retry_after(response, &err)
+        }
+        outcome => wire::envelope(&action_name, request_id, outcome),
+    }
 }
 
 /// Runs one call; answers the Action name to echo, a bounded metrics label
@@ -118,7 +126,9 @@ async fn run(state: &AppState, action: Action, company_id: i64, params: &Params)
 }
 
 /// The company the call acts for: 170 without Signature or PublicKey, 172
-/// for an unknown or disabled key, 171 for a wrong signature.
+/// for an unknown, disabled or over-long key, 171 for a wrong signature;
+/// then 154 over the key's rate, and (when timestamps are required) 220 /
+/// 230 without a fresh `Timestamp`, 171 for a replayed call.
 async fn authenticate(state: &AppState, params: &Params) -> Result<i64> {
     let signature = params
         .text("Signature")?
@@ -135,5 +145,7 @@ async fn authenticate(state: &AppState, params: &Params) -> Result<i64> {
     if !signature::verify(params, &key.private_key, signature) {
         return Err(Error::Api(ApiError::BadSignature));
     }
+    state.rate_limits.per_key.check(&key.public_key)?;
+    replay::check(state, params, signature).await?;
     Ok(key.company_id)
 }

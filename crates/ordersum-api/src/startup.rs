@@ -8,18 +8,21 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
+use axum::extract::Request;
+use axum::middleware::from_fn_with_state;
 use axum::routing::{any, get};
-use axum::serve::ListenerExt;
 use metrics_exporter_prometheus::PrometheusHandle;
 use ordersum_model::Limits;
 use ordersum_queue::JobQueue;
 use ordersum_storage::Store;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
-use tower_http::timeout::TimeoutLayer;
+use tower_http::timeout::{RequestBodyDeadlineLayer, TimeoutLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::keys::KeyCache;
+use crate::ratelimit::{self, Limiter, RateLimits};
+use crate::server::{self, ServerLimits};
 use crate::settings::Settings;
 use crate::{actions, files, health, metrics};
 
@@ -38,11 +41,15 @@ pub struct AppState {
     pub metrics: Option<PrometheusHandle>,
     pub store: Store,
     pub keys: Arc<KeyCache>,
+    pub rate_limits: RateLimits,
 }
 
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    server_limits: ServerLimits,
+    keys: Arc<KeyCache>,
+    rate_limits: RateLimits,
 }
 
 impl Application {
@@ -78,8 +85,24 @@ impl Application {
         if let Some(handle) = metrics_handle.clone() {
             tokio::spawn(metrics::run_upkeep(handle));
         }
-        let settings_key_ttl = settings.key_cache_secs;
         let key_cipher = settings.key_encryption.cipher()?;
+        let keys = Arc::new(KeyCache::new(
+            Duration::from_secs(settings.key_cache_secs),
+            settings.key_cache_capacity,
+            key_cipher,
+        ));
+        let rate_limits = RateLimits {
+            per_address: Limiter::new(settings.rate_limit_per_ip, settings.rate_limit_per_ip_burst),
+            per_key: Limiter::new(
+                settings.rate_limit_per_key,
+                settings.rate_limit_per_key_burst,
+            ),
+        };
+        let server_limits = ServerLimits {
+            header_read_timeout: (settings.header_read_timeout_ms > 0)
+                .then(|| Duration::from_millis(settings.header_read_timeout_ms)),
+            max_connections: settings.max_connections,
+        };
         let state = AppState {
             pool,
             queue,
@@ -87,14 +110,15 @@ impl Application {
             settings: Arc::new(settings),
             metrics: metrics_handle,
             store,
-            keys: Arc::new(KeyCache::new(
-                Duration::from_secs(settings_key_ttl),
-                key_cipher,
-            )),
+            keys: Arc::clone(&keys),
+            rate_limits: rate_limits.clone(),
         };
         Ok(Application {
             listener,
             router: router(state),
+            server_limits,
+            keys,
+            rate_limits,
         })
     }
 
@@ -102,36 +126,64 @@ impl Application {
         self.listener.local_addr()
     }
 
+    /// The API key cache (for tests and diagnostics).
+    pub fn key_cache(&self) -> Arc<KeyCache> {
+        Arc::clone(&self.keys)
+    }
+
+    /// The rate limiters (for tests and diagnostics).
+    pub fn rate_limits(&self) -> RateLimits {
+        self.rate_limits.clone()
+    }
+
     /// Serves until `shutdown` resolves, then finishes the calls in flight.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        // Small answers go out at once: no Nagle delay behind a delayed ACK.
-        let listener = self.listener.tap_io(|tcp| {
-            if let Err(err) = tcp.set_nodelay(true) {
-                tracing::warn!(%err, "cannot set TCP_NODELAY");
-            }
-        });
-        axum::serve(listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await
+        server::serve(self.listener, self.router, self.server_limits, shutdown).await
     }
 }
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let body_deadline = (state.settings.body_read_timeout_ms > 0).then(|| {
+        RequestBodyDeadlineLayer::new(Duration::from_millis(state.settings.body_read_timeout_ms))
+    });
+    let actions = Router::new()
         .route("/", any(actions::endpoint))
         .route("/api", any(actions::endpoint))
+        .route_layer(from_fn_with_state(
+            state.clone(),
+            ratelimit::limit_action_by_address,
+        ));
+    let downloads = Router::new()
+        .route("/files/{*key}", get(files::download))
+        .route_layer(from_fn_with_state(
+            state.clone(),
+            ratelimit::limit_download_by_address,
+        ));
+    Router::new()
+        .merge(actions)
+        .merge(downloads)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
-        .route("/files/{*key}", get(files::download))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(tower::util::option_layer(body_deadline))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
             CALL_TIMEOUT,
         ))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
+}
+
+/// The span of one request: method and path only. The query string carries
+/// `Signature=` (of a call, or of a download link) and stays out of logs.
+fn request_span(request: &Request) -> tracing::Span {
+    tracing::debug_span!(
+        "request",
+        method = %request.method(),
+        path = %request.uri().path(),
+    )
 }

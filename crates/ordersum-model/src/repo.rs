@@ -8,12 +8,24 @@ use crate::job::Job;
 use crate::request::SummaryRequest;
 
 /// An API key pair and the company it acts for.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Clone, sqlx::FromRow)]
 pub struct ApiKey {
     pub public_key: String,
     pub private_key: String,
     pub company_id: i64,
     pub disabled: bool,
+}
+
+/// Never prints the private key.
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKey")
+            .field("public_key", &self.public_key)
+            .field("private_key", &"[redacted]")
+            .field("company_id", &self.company_id)
+            .field("disabled", &self.disabled)
+            .finish()
+    }
 }
 
 const JOB_COLUMNS: &str = "id, company_id, request, request_hash, status, attempts, paid_rows, \

@@ -9,6 +9,10 @@ pub enum ApiError {
         "Too many active order summary jobs (at most {0} queued or running); wait for one to finish or cancel one"
     )]
     TooManyJobs(i64),
+    /// Too many calls from one client address or with one key; retry after
+    /// the given seconds (also sent as `Retry-After`).
+    #[error("Request rate limit exceeded, retry after {0} s")]
+    RateLimited(u64),
     #[error("Missing Action")]
     MissingAction,
     #[error("Action [{0}] not found")]
@@ -19,6 +23,10 @@ pub enum ApiError {
     MissingPublicKey,
     #[error("Signature VerifyAC Error")]
     BadSignature,
+    /// A signed call whose signature was already used within the timestamp
+    /// window (only when timestamps are required).
+    #[error("Signature VerifyAC Error: request replayed")]
+    Replayed,
     #[error("Public key not found")]
     UnknownPublicKey,
     #[error("Missing params [{0}]")]
@@ -36,10 +44,11 @@ impl ApiError {
     pub fn ret_code(&self) -> i32 {
         match self {
             ApiError::TooManyJobs(_) => 153,
+            ApiError::RateLimited(_) => 154,
             ApiError::MissingAction => 160,
             ApiError::UnknownAction(_) => 161,
             ApiError::MissingSignature | ApiError::MissingPublicKey => 170,
-            ApiError::BadSignature => 171,
+            ApiError::BadSignature | ApiError::Replayed => 171,
             ApiError::UnknownPublicKey => 172,
             ApiError::MissingParam(_) => 220,
             ApiError::BadParam(_) => 230,
