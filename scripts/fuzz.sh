@@ -9,7 +9,9 @@
 #
 # Needs only the repository and crates.io: cargo-fuzz is installed when
 # missing. The stable toolchain runs it with RUSTC_BOOTSTRAP=1 (cargo-fuzz
-# passes nightly -Z flags); FUZZ_SANITIZER=none turns AddressSanitizer off.
+# passes nightly -Z flags); FUZZ_SANITIZER=none turns AddressSanitizer off;
+# FUZZ_TARGET_DIR builds outside the clone (fuzz/target by default), so
+# later runs on the same machine are incremental.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -40,7 +42,8 @@ for target in "${targets[@]}"; do
     fi
     echo "== fuzz $target for ${seconds}s (sanitizer: $sanitizer)" >&2
     status=0
-    cargo fuzz run --sanitizer "$sanitizer" "$target" "${dirs[@]}" -- \
+    cargo fuzz run --sanitizer "$sanitizer" ${FUZZ_TARGET_DIR:+--target-dir "$FUZZ_TARGET_DIR"} \
+        "$target" "${dirs[@]}" -- \
         -max_total_time="$seconds" -print_final_stats=1 2>&1 | tee "$log" >&2 || status=$?
     runs=$(grep -oE 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -oE '[0-9]+$' | tail -n 1 || true)
     if [ "$status" -ne 0 ]; then
