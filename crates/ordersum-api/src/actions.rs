@@ -127,8 +127,10 @@ async fn run(state: &AppState, action: Action, company_id: i64, params: &Params)
 
 /// The company the call acts for: 170 without Signature or PublicKey, 172
 /// for an unknown, disabled or over-long key, 171 for a wrong signature;
-/// then 154 over the key's rate, and (when timestamps are required) 220 /
-/// 230 without a fresh `Timestamp`, 171 for a replayed call.
+/// then (when timestamps are required) 220 / 230 without a fresh
+/// `Timestamp`, 171 for a replayed call; then 154 over the key's rate. A
+/// replay is refused before it counts, so whoever captured one call cannot
+/// spend the key's quota with it.
 async fn authenticate(state: &AppState, params: &Params) -> Result<i64> {
     let signature = params
         .text("Signature")?
@@ -145,7 +147,7 @@ async fn authenticate(state: &AppState, params: &Params) -> Result<i64> {
     if !signature::verify(params, &key.private_key, signature) {
         return Err(Error::Api(ApiError::BadSignature));
     }
-    state.rate_limits.per_key.check(&key.public_key)?;
     replay::check(state, params, signature).await?;
+    state.rate_limits.per_key.check(&key.public_key)?;
     Ok(key.company_id)
 }

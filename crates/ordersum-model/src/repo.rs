@@ -192,6 +192,17 @@ pub async fn cancel_job(
         .await
 }
 
+/// Who runs a job now: a worker, and which attempt of the job. A worker
+/// may be handed the same job again (a redelivery after it was taken back),
+/// so the worker alone does not tell an old attempt from the current one;
+/// every update of a running job names both.
+#[derive(Debug, Clone, Copy)]
+pub struct Attempt<'a> {
+    pub worker_id: &'a str,
+    /// `attempts` as the claim left it.
+    pub attempt: i32,
+}
+
 /// Takes a job for `worker_id`: a queued one, or a running one whose
 /// worker stopped beating `stale_secs` ago (it died). `None` otherwise
 /// (taken, cancelled or finished), so two deliveries never both run it.
@@ -233,18 +244,19 @@ pub async fn find_job(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Job>, 
 pub async fn record_progress(
     db: impl PgExecutor<'_>,
     id: Uuid,
-    worker_id: &str,
+    owner: Attempt<'_>,
     paid_rows: i64,
     unpaid_rows: i64,
 ) -> Result<bool, sqlx::Error> {
     let result = sqlx::query(
         r#"UPDATE summary_jobs SET paid_rows = $3, unpaid_rows = $4, heartbeat_at = now()
-           WHERE id = $1 AND worker_id = $2 AND status = 'running'"#,
+           WHERE id = $1 AND worker_id = $2 AND attempts = $5 AND status = 'running'"#,
     )
     .bind(id)
-    .bind(worker_id)
+    .bind(owner.worker_id)
     .bind(paid_rows)
     .bind(unpaid_rows)
+    .bind(owner.attempt)
     .execute(db)
     .await?;
     Ok(result.rows_affected() == 1)
@@ -266,7 +278,7 @@ pub struct FinishedFile {
 pub async fn finish_job(
     db: impl PgExecutor<'_>,
     id: Uuid,
-    worker_id: &str,
+    owner: Attempt<'_>,
     file: &FinishedFile,
     retention_secs: i64,
 ) -> Result<bool, sqlx::Error> {
@@ -274,16 +286,17 @@ pub async fn finish_job(
         r#"UPDATE summary_jobs SET status = 'succeeded', finished_at = now(), heartbeat_at = now(),
                file_key = $3, file_name = $4, file_size = $5, paid_rows = $6, unpaid_rows = $7,
                expires_at = now() + make_interval(secs => $8)
-           WHERE id = $1 AND worker_id = $2 AND status = 'running'"#,
+           WHERE id = $1 AND worker_id = $2 AND attempts = $9 AND status = 'running'"#,
     )
     .bind(id)
-    .bind(worker_id)
+    .bind(owner.worker_id)
     .bind(&file.key)
     .bind(&file.name)
     .bind(file.size)
     .bind(file.paid_rows)
     .bind(file.unpaid_rows)
     .bind(retention_secs as f64)
+    .bind(owner.attempt)
     .execute(db)
     .await?;
     Ok(result.rows_affected() == 1)
@@ -294,16 +307,17 @@ pub async fn finish_job(
 pub async fn fail_job(
     db: impl PgExecutor<'_>,
     id: Uuid,
-    worker_id: &str,
+    owner: Attempt<'_>,
     message: &str,
 ) -> Result<bool, sqlx::Error> {
     let result = sqlx::query(
         r#"UPDATE summary_jobs SET status = 'failed', finished_at = now(), error_message = $3
-           WHERE id = $1 AND worker_id = $2 AND status = 'running'"#,
+           WHERE id = $1 AND worker_id = $2 AND attempts = $4 AND status = 'running'"#,
     )
     .bind(id)
-    .bind(worker_id)
+    .bind(owner.worker_id)
     .bind(message)
+    .bind(owner.attempt)
     .execute(db)
     .await?;
     Ok(result.rows_affected() == 1)
@@ -325,17 +339,18 @@ pub async fn enum_labels(
 pub async fn requeue_job(
     db: impl PgExecutor<'_>,
     id: Uuid,
-    worker_id: &str,
+    owner: Attempt<'_>,
     delay_secs: f64,
 ) -> Result<bool, sqlx::Error> {
     let result = sqlx::query(
         r#"UPDATE summary_jobs SET status = 'queued', worker_id = NULL, heartbeat_at = NULL,
                retry_at = now() + make_interval(secs => $3)
-           WHERE id = $1 AND worker_id = $2 AND status = 'running'"#,
+           WHERE id = $1 AND worker_id = $2 AND attempts = $4 AND status = 'running'"#,
     )
     .bind(id)
-    .bind(worker_id)
+    .bind(owner.worker_id)
     .bind(delay_secs)
+    .bind(owner.attempt)
     .execute(db)
     .await?;
     Ok(result.rows_affected() == 1)

@@ -18,8 +18,8 @@ pub const XLSX_CONTENT_TYPE: &str =
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
 
 /// Storage settings shared by the API (presigning, serving local files) and
-/// the worker (uploading).
-#[derive(Debug, Clone, clap::Args)]
+/// the worker (uploading). Its `Debug` leaves the secrets out.
+#[derive(Clone, clap::Args)]
 pub struct StorageSettings {
     /// `file:///dir` or `s3://bucket[/prefix]?endpoint=URL&region=R&path_style=true`.
     #[arg(
@@ -51,6 +51,21 @@ pub struct StorageSettings {
     /// Parts uploaded at once in a multipart upload (each part 8 MiB).
     #[arg(long, env = "ORDERSUM_S3_UPLOAD_CONCURRENCY", default_value_t = 2)]
     pub upload_concurrency: usize,
+}
+
+impl std::fmt::Debug for StorageSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |secret: &Option<String>| secret.as_ref().map(|_| "[redacted]");
+        f.debug_struct("StorageSettings")
+            .field("url", &self.url)
+            .field("public_url", &self.public_url)
+            .field("url_secret", &redacted(&self.url_secret))
+            .field("url_ttl_secs", &self.url_ttl_secs)
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &redacted(&self.secret_access_key))
+            .field("upload_concurrency", &self.upload_concurrency)
+            .finish()
+    }
 }
 
 impl StorageSettings {
@@ -207,4 +222,21 @@ pub fn content_disposition(file_name: &str) -> String {
         })
         .collect();
     format!("attachment; filename=\"{safe}\"")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_debug_leaves_the_secrets_out() {
+        let mut settings = StorageSettings::new("s3://bucket");
+        settings.url_secret = Some("link-hmac-secret-0123456789abcdef".into());
+        settings.access_key_id = Some("AKIAEXAMPLE".into());
+        settings.secret_access_key = Some("s3-secret-access-key".into());
+        let printed = format!("{settings:?}");
+        assert!(!printed.contains("link-hmac-secret"), "{printed}");
+        assert!(!printed.contains("s3-secret-access-key"), "{printed}");
+        assert!(printed.contains("AKIAEXAMPLE"), "{printed}");
+    }
 }

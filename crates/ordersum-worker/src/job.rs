@@ -231,11 +231,19 @@ pub async fn settle(ctx: &JobContext, job_id: Uuid) {
     }
 }
 
+/// This process's attempt at `job`, which every update of the row names.
+fn owner<'a>(ctx: &'a JobContext, job: &Job) -> repo::Attempt<'a> {
+    repo::Attempt {
+        worker_id: &ctx.worker_id,
+        attempt: job.attempts,
+    }
+}
+
 /// Puts the job back in the queue to run after `delay`. When Postgres or
 /// Redis refuses, the sweeper finishes the work (stale heartbeat, or queued
 /// with no push behind it).
 async fn requeue(ctx: &JobContext, job: &Job, delay: Duration) {
-    match repo::requeue_job(&ctx.pool, job.id, &ctx.worker_id, delay.as_secs_f64()).await {
+    match repo::requeue_job(&ctx.pool, job.id, owner(ctx, job), delay.as_secs_f64()).await {
         Ok(true) => {
             if let Err(err) = ctx.queue.push_after(job.id, delay).await {
                 tracing::warn!(error = %err, "could not push the job again; the sweeper will");
@@ -247,7 +255,7 @@ async fn requeue(ctx: &JobContext, job: &Job, delay: Duration) {
 }
 
 async fn mark_failed(ctx: &JobContext, job: &Job, message: &str) {
-    match repo::fail_job(&ctx.pool, job.id, &ctx.worker_id, message).await {
+    match repo::fail_job(&ctx.pool, job.id, owner(ctx, job), message).await {
         Ok(true) => {}
         Ok(false) => tracing::info!("job no longer ours; not marked failed"),
         Err(err) => {
@@ -362,7 +370,7 @@ async fn heartbeat(ctx: &JobContext, job: &Job, state: &JobState) {
     match repo::record_progress(
         &ctx.pool,
         job.id,
-        &ctx.worker_id,
+        owner(ctx, job),
         paid as i64,
         unpaid as i64,
     )
@@ -435,7 +443,7 @@ async fn produce(ctx: &JobContext, job: &Job, state: &Arc<JobState>) -> Result<O
     if !repo::finish_job(
         &ctx.pool,
         job.id,
-        &ctx.worker_id,
+        owner(ctx, job),
         &file,
         ctx.settings.retention_secs(),
     )
