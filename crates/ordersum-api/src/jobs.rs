@@ -52,7 +52,14 @@ pub async fn list(state: &AppState, company_id: i64, params: &Params) -> Result<
     let limit = params
         .int("Limit", 1, MAX_LIST_LIMIT)?
         .unwrap_or(DEFAULT_LIST_LIMIT);
-    let jobs = repo::list_jobs(&state.pool, company_id, offset, limit).await?;
+    let jobs = repo::list_jobs(
+        &state.pool,
+        company_id,
+        offset,
+        limit,
+        LISTED_REQUEST_ITEMS as i64,
+    )
+    .await?;
     let total = repo::count_jobs(&state.pool, company_id).await?;
     let mut views = Vec::with_capacity(jobs.len());
     for job in &jobs {
@@ -70,6 +77,8 @@ pub const LISTED_REQUEST_ITEMS: usize = 5;
 /// [`LISTED_REQUEST_ITEMS`] and marks the job `RequestTruncated`, so that a
 /// page of jobs stays small whatever their requests held (a request may
 /// carry nine lists of 1 000 items); `GetOrderSummaryJob` shows it whole.
+/// The rows arrive with one item more than shown (`repo::list_jobs`), which
+/// tells a cut list from one that was that long.
 fn summarise_request(view: &mut Fields) {
     let Some(Value::Object(request)) = view.get_mut("Request") else {
         return;

@@ -146,22 +146,33 @@ pub async fn get_job(
         .await
 }
 
-/// One page of a company's jobs, newest first.
+/// One page of a company's jobs, newest first, each list of a job's
+/// `request` cut in Postgres to its first `list_items + 1` items (one more
+/// than shown, so the caller can tell a cut list): a page never brings the
+/// whole requests (up to nine lists of 1 000 items each) into memory.
 #[tracing::instrument(skip_all, err)]
 pub async fn list_jobs(
     db: impl PgExecutor<'_>,
     company_id: i64,
     offset: i64,
     limit: i64,
+    list_items: i64,
 ) -> Result<Vec<Job>, sqlx::Error> {
-    sqlx::query_as(job_query(
-        "WHERE company_id = $1 ORDER BY created_at DESC, id DESC OFFSET $2 LIMIT $3",
-    ))
-    .bind(company_id)
-    .bind(offset)
-    .bind(limit)
-    .fetch_all(db)
-    .await
+    let cut_request = r#"(SELECT coalesce(jsonb_object_agg(k, CASE WHEN jsonb_typeof(v) = 'array'
+             THEN jsonb_path_query_array(v, '$[0 to $n]', jsonb_build_object('n', $4::bigint))
+             ELSE v END), '{}') FROM jsonb_each(request) AS e(k, v)) AS request"#;
+    let columns = JOB_COLUMNS.replacen("request,", &format!("{cut_request},"), 1);
+    let query = sqlx::AssertSqlSafe(format!(
+        "SELECT {columns} FROM summary_jobs \
+         WHERE company_id = $1 ORDER BY created_at DESC, id DESC OFFSET $2 LIMIT $3"
+    ));
+    sqlx::query_as(query)
+        .bind(company_id)
+        .bind(offset)
+        .bind(limit)
+        .bind(list_items)
+        .fetch_all(db)
+        .await
 }
 
 #[tracing::instrument(skip_all, err)]
