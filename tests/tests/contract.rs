@@ -158,3 +158,43 @@ async fn a_page_of_jobs_stays_small_whatever_their_requests_held(pool: PgPool) {
     );
     assert!(one.get("RequestTruncated").is_none());
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn the_cli_summary_works_where_timestamps_are_required(pool: PgPool) {
+    // The operator refuses unsigned-time calls and replays; `ordersum
+    // summary` signs a Timestamp and a nonce into every call, its polls
+    // included.
+    let mut settings = test_settings();
+    settings.require_timestamp = true;
+    let app = spawn_app_with(pool, settings).await;
+    seed(&app.pool, COMPANY, 300, 20, 8).await;
+    let key = app.create_key(COMPANY).await;
+    let worker = spawn_worker(&app, |_| {}).await;
+    let (start, end) = last_month();
+    let output = ordersum_tests::scratch_dir("cli").join("summary.xlsx");
+    let args = ordersum_cli::summary::SummaryArgs {
+        start,
+        end,
+        resource_ids: vec![],
+        model_ids: vec![],
+        pricing_units: vec![],
+        order_types: vec![],
+        charge_types: vec![],
+        organization_ids: vec![],
+        regions: vec![],
+        pricing_skus: vec![],
+        product_codes: vec![],
+        time_zone: None,
+        output: Some(output.clone()),
+        api_url: app.url(),
+        public_key: key.public.clone(),
+        private_key: key.private.clone(),
+        timeout_secs: 60,
+    };
+    ordersum_cli::summary::run(args).await.unwrap();
+    let sheets = ordersum_tests::oracle::read_workbook(std::fs::read(&output).unwrap());
+    let rows = data_rows(&sheets, "Paid Orders", true).len()
+        + data_rows(&sheets, "Unpaid Orders", false).len();
+    assert!(rows > 0, "the summary holds the seeded orders");
+    worker.stop().await;
+}

@@ -126,13 +126,16 @@ pub async fn run(args: SummaryArgs) -> anyhow::Result<()> {
             job.error_message.unwrap_or_default()
         );
     };
+    // The file is created only once the download has answered 200, so a
+    // refused or expired link leaves no empty file and no truncated one.
+    let response = start_download(&client.http, &download.download_url).await?;
     // The server's name is only a suggestion: a base name in this directory,
     // never over an existing file. `--output` is the user's own choice.
     let (path, file) = match &args.output {
         Some(path) => (path.clone(), create_file(path).await?),
         None => create_new_file(&safe_file_name(&download.file_name)).await?,
     };
-    let size = fetch_to(&client.http, &download.download_url, file).await?;
+    let size = save_download(response, file).await?;
     println!("{}", path.display());
     eprintln!(
         "{} paid and {} unpaid orders, {size} bytes; succeeded {:.2} s after submitting, downloaded in {:.2} s",
@@ -154,6 +157,14 @@ impl Client<'_> {
     async fn call(&self, params: &[(String, String)]) -> anyhow::Result<Value> {
         let mut form: Vec<(String, String)> = params.to_vec();
         form.push(("PublicKey".into(), self.args.public_key.clone()));
+        // A signed time and a nonce make every call's signature new, so the
+        // CLI keeps working where the API refuses replays
+        // (ORDERSUM_REQUIRE_TIMESTAMP); elsewhere they are ignored.
+        form.push((
+            "Timestamp".into(),
+            chrono::Utc::now().timestamp().to_string(),
+        ));
+        form.push(("Nonce".into(), format!("{:016x}", rand::random::<u64>())));
         let signature = signature::sign(
             &Params::from_pairs(form.iter().cloned()),
             &self.args.private_key,
@@ -292,9 +303,9 @@ async fn create_new_file(name: &str) -> anyhow::Result<(PathBuf, tokio::fs::File
     bail!("{name} and 999 numbered variants exist already: pass --output")
 }
 
-/// Streams `url` into `file`; answers the bytes written.
-async fn fetch_to(http: &reqwest::Client, url: &str, file: tokio::fs::File) -> anyhow::Result<u64> {
-    let mut response = http
+/// The answer to a GET of `url`, if it is a success.
+async fn start_download(http: &reqwest::Client, url: &str) -> anyhow::Result<reqwest::Response> {
+    let response = http
         .get(url)
         .send()
         .await
@@ -302,6 +313,14 @@ async fn fetch_to(http: &reqwest::Client, url: &str, file: tokio::fs::File) -> a
     if !response.status().is_success() {
         bail!("download answered HTTP {}", response.status());
     }
+    Ok(response)
+}
+
+/// Streams the body of `response` into `file`; answers the bytes written.
+async fn save_download(
+    mut response: reqwest::Response,
+    file: tokio::fs::File,
+) -> anyhow::Result<u64> {
     // Buffered: tokio's file writes each go to a blocking thread.
     let mut file = tokio::io::BufWriter::with_capacity(1 << 20, file);
     let mut size = 0u64;
