@@ -70,7 +70,7 @@ async fn a_key_created_right_after_a_call_with_it_failed_works_at_once(pool: PgP
 }
 
 #[sqlx::test(migrations = "../migrations")]
-async fn a_disabled_key_is_refused_within_three_seconds(pool: PgPool) {
+async fn a_disabled_key_is_refused_within_a_couple_of_seconds(pool: PgPool) {
     let (app, _) = spawn(pool, |_| {}).await;
     let key = app.create_key(7).await;
     assert_eq!(ret_code(&app.call(&key, &LIST).await), 0);
@@ -90,8 +90,9 @@ async fn a_disabled_key_is_refused_within_three_seconds(pool: PgPool) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(ret_code(&last), 172, "{last}");
+    // The cache keeps a key 2 s; the rest is slack for a loaded machine.
     assert!(
-        disabled_at.elapsed() <= Duration::from_secs(3),
+        disabled_at.elapsed() <= Duration::from_secs(4),
         "the disabled key still worked for {:?}",
         disabled_at.elapsed()
     );
@@ -187,7 +188,7 @@ async fn a_connection_trickling_its_header_is_closed_after_the_header_timeout(po
         "the server kept the trickling connection open"
     );
     assert!(
-        opened.elapsed() < Duration::from_secs(3),
+        opened.elapsed() < Duration::from_secs(4),
         "closed only after {:?}",
         opened.elapsed()
     );
@@ -209,7 +210,7 @@ async fn a_body_that_stalls_is_cut_off(pool: PgPool) {
         .await
         .expect("the server kept waiting for the body");
     assert!(
-        sent.elapsed() < Duration::from_secs(3),
+        sent.elapsed() < Duration::from_secs(4),
         "{:?}",
         sent.elapsed()
     );
@@ -315,8 +316,10 @@ async fn a_burst_over_the_address_limit_gets_154_in_the_envelope_then_recovers(p
         s.rate_limit_per_ip_burst = 3;
     })
     .await;
+    // Ten calls in a row: at 1 a second after a burst of 3, several are
+    // limited unless the ten take more than 5 s.
     let mut answers = Vec::new();
-    for _ in 0..6 {
+    for _ in 0..10 {
         answers.push(unsigned_call(&app).await);
     }
     let limited: Vec<_> = answers
@@ -366,7 +369,7 @@ async fn the_key_limit_holds_one_key_back_and_not_another_of_the_same_address(po
 
     let mut codes = Vec::new();
     let mut limited = None;
-    for _ in 0..5 {
+    for _ in 0..10 {
         let response = app
             .http
             .post(app.url())
