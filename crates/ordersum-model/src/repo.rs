@@ -403,14 +403,14 @@ pub async fn queued_jobs_due(
     .await
 }
 
-/// Succeeded jobs past retention: (id, object key).
+/// Succeeded jobs past retention: (id, company, recorded object key).
 #[tracing::instrument(skip_all, err)]
 pub async fn jobs_past_retention(
     db: impl PgExecutor<'_>,
     limit: i64,
-) -> Result<Vec<(Uuid, Option<String>)>, sqlx::Error> {
+) -> Result<Vec<(Uuid, i64, Option<String>)>, sqlx::Error> {
     sqlx::query_as(
-        r#"SELECT id, file_key FROM summary_jobs
+        r#"SELECT id, company_id, file_key FROM summary_jobs
            WHERE status = 'succeeded' AND expires_at <= now() ORDER BY expires_at LIMIT $1"#,
     )
     .bind(limit)
@@ -447,24 +447,42 @@ pub async fn job_is_live(
     .await
 }
 
-/// Deletes up to `limit` rows of ended jobs (failed, cancelled, expired)
-/// that finished more than `older_than_secs` ago, oldest first; answers how
-/// many.
+/// Up to `limit` ended jobs (failed, cancelled, expired) that finished
+/// more than `older_than_secs` ago, oldest first: (id, company), for the
+/// sweeper to delete their objects before their rows.
 #[tracing::instrument(skip_all, err)]
-pub async fn delete_old_ended_jobs(
+pub async fn ended_jobs_past_row_retention(
     db: impl PgExecutor<'_>,
     older_than_secs: f64,
     limit: i64,
-) -> Result<u64, sqlx::Error> {
-    let result = sqlx::query(
-        r#"DELETE FROM summary_jobs WHERE id IN (
-               SELECT id FROM summary_jobs
-               WHERE status IN ('failed', 'cancelled', 'expired')
-                 AND finished_at < now() - make_interval(secs => $1)
-               ORDER BY finished_at LIMIT $2)"#,
+) -> Result<Vec<(Uuid, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        r#"SELECT id, company_id FROM summary_jobs
+           WHERE status IN ('failed', 'cancelled', 'expired')
+             AND finished_at < now() - make_interval(secs => $1)
+           ORDER BY finished_at LIMIT $2"#,
     )
     .bind(older_than_secs)
     .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// Deletes the rows of `ids` that are still of ended jobs finished more
+/// than `older_than_secs` ago; answers how many.
+#[tracing::instrument(skip_all, err)]
+pub async fn delete_old_ended_jobs(
+    db: impl PgExecutor<'_>,
+    ids: &[Uuid],
+    older_than_secs: f64,
+) -> Result<u64, sqlx::Error> {
+    let result = sqlx::query(
+        r#"DELETE FROM summary_jobs
+           WHERE id = ANY($1) AND status IN ('failed', 'cancelled', 'expired')
+             AND finished_at < now() - make_interval(secs => $2)"#,
+    )
+    .bind(ids)
+    .bind(older_than_secs)
     .execute(db)
     .await?;
     Ok(result.rows_affected())

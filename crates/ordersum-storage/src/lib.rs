@@ -159,11 +159,19 @@ impl Store {
         attempt: i32,
         file_name: &str,
     ) -> String {
+        let job = self.job_prefix(company_id, job_id);
+        format!("{job}{attempt}/{file_name}")
+    }
+
+    /// The prefix every attempt's key of a job starts with:
+    /// `{prefix}/{company}/{job}/` (the slash keeps one job's prefix from
+    /// matching another's).
+    fn job_prefix(&self, company_id: i64, job_id: impl std::fmt::Display) -> String {
         let prefix = match self {
             Store::Local(_) => "summaries",
             Store::S3(store) => store.prefix(),
         };
-        format!("{prefix}/{company_id}/{job_id}/{attempt}/{file_name}")
+        format!("{prefix}/{company_id}/{job_id}/")
     }
 
     /// Stores what `source` delivers under `key` as it arrives; answers its
@@ -189,6 +197,22 @@ impl Store {
         match self {
             Store::Local(store) => store.delete(key).await,
             Store::S3(store) => store.delete(key).await,
+        }
+    }
+
+    /// Removes every object of a job, whichever attempt wrote it (an attempt
+    /// whose worker died after uploading, or that lost its job and failed to
+    /// delete its own, leaves one the row does not record); answers how many.
+    /// A job with no object is not an error.
+    pub async fn delete_job_objects(
+        &self,
+        company_id: i64,
+        job_id: impl std::fmt::Display,
+    ) -> Result<usize> {
+        let prefix = self.job_prefix(company_id, job_id);
+        match self {
+            Store::Local(store) => store.delete_prefix(&prefix).await,
+            Store::S3(store) => store.delete_prefix(&prefix).await,
         }
     }
 

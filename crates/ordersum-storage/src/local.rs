@@ -172,6 +172,24 @@ impl LocalStore {
         Ok(())
     }
 
+    /// Removes the directory `prefix` (a key prefix ending in `/`) and
+    /// everything in it, partial files included; answers how many files
+    /// were in it. A prefix that would leave the root is refused.
+    pub(crate) async fn delete_prefix(&self, prefix: &str) -> Result<usize> {
+        let dir = self
+            .path_of(prefix.trim_end_matches('/'))
+            .filter(|dir| dir != &self.root)
+            .ok_or_else(|| {
+                StorageError::Config(format!("object key prefix {prefix:?} is not a plain path"))
+            })?;
+        let files = count_files(dir.clone()).await?;
+        match tokio::fs::remove_dir_all(&dir).await {
+            Ok(()) => Ok(files),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(files),
+            Err(err) => Err(err.into()),
+        }
+    }
+
     pub(crate) async fn exists(&self, key: &str) -> Result<bool> {
         match self.path_of(key) {
             Some(path) => Ok(tokio::fs::try_exists(path).await?),
@@ -183,6 +201,28 @@ impl LocalStore {
         tokio::fs::create_dir_all(&self.root).await?;
         Ok(())
     }
+}
+
+/// Files under `dir`, at any depth (not following symbolic links); a
+/// directory that is not there (or went meanwhile) holds none.
+async fn count_files(dir: PathBuf) -> std::io::Result<usize> {
+    let mut pending = vec![dir];
+    let mut files = 0;
+    while let Some(dir) = pending.pop() {
+        let mut entries = match tokio::fs::read_dir(&dir).await {
+            Ok(entries) => entries,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(err) => return Err(err),
+        };
+        while let Some(entry) = entries.next_entry().await? {
+            if entry.file_type().await?.is_dir() {
+                pending.push(entry.path());
+            } else {
+                files += 1;
+            }
+        }
+    }
+    Ok(files)
 }
 
 #[cfg(test)]
@@ -262,6 +302,29 @@ mod tests {
             let store = open_with_secret(unset).expect("unset secret");
             assert_eq!(store.secret.len(), 32);
         }
+    }
+
+    #[tokio::test]
+    async fn deleting_a_prefix_removes_its_directory_and_nothing_else() {
+        let root = tempfile::tempdir().expect("temp dir");
+        let store = LocalStore::new(root.path(), "http://x", b"k");
+        for path in [
+            "s/1/job/1/a.xlsx",
+            "s/1/job/2/b.xlsx.partial",
+            "s/1/other/1/c.xlsx",
+        ] {
+            let path = root.path().join(path);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            std::fs::write(path, b"PK").expect("write");
+        }
+        assert_eq!(store.delete_prefix("s/1/job/").await.expect("delete"), 2);
+        assert!(!root.path().join("s/1/job").exists());
+        assert!(root.path().join("s/1/other/1/c.xlsx").exists());
+        assert_eq!(store.delete_prefix("s/1/job/").await.expect("again"), 0);
+        for outside in ["../s/1/job/", "/", "", "s/../../x/"] {
+            assert!(store.delete_prefix(outside).await.is_err(), "{outside}");
+        }
+        assert!(root.path().join("s/1/other/1/c.xlsx").exists());
     }
 
     #[test]

@@ -136,6 +136,18 @@ impl S3Store {
         }
     }
 
+    /// Deletes every object whose key starts with `prefix` (`list` follows
+    /// the continuation tokens through every page); answers how many.
+    pub(crate) async fn delete_prefix(&self, prefix: &str) -> Result<usize> {
+        let pages = self.bucket.list(prefix.to_owned(), None).await?;
+        let mut deleted = 0;
+        for object in pages.iter().flat_map(|page| &page.contents) {
+            self.delete(&object.key).await?;
+            deleted += 1;
+        }
+        Ok(deleted)
+    }
+
     pub(crate) async fn exists(&self, key: &str) -> Result<bool> {
         match self.bucket.head_object(key).await {
             Ok(_) => Ok(true),

@@ -2,16 +2,19 @@
 //! the fleet (a Postgres advisory lock). It takes back running jobs whose
 //! worker died, pushes again queued jobs Redis no longer holds (restarted
 //! empty, FLUSHALL) or has held too long, expires summaries past retention
-//! (object deleted, row kept) and removes temp directories of dead attempts.
+//! (every attempt's object deleted, row kept) and removes temp directories
+//! of dead attempts.
 //! It also keeps Redis and Postgres from growing with the number of jobs:
 //! it removes apalis-redis' records of finished tasks and the queue markers
 //! of jobs no longer queued, and deletes rows of jobs that ended more than
-//! `ORDERSUM_JOB_ROW_RETENTION_DAYS` ago.
+//! `ORDERSUM_JOB_ROW_RETENTION_DAYS` ago, each after the objects its
+//! attempts left.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context;
 use ordersum_model::repo;
 use uuid::Uuid;
 
@@ -91,9 +94,7 @@ async fn sweep_locked(ctx: &JobContext) -> Result<Sweep, anyhow::Error> {
     sweep.temp_dirs_removed = remove_dead_temp_dirs(ctx).await?;
     sweep.tasks_vacuumed = vacuum_finished_tasks(ctx).await?;
     sweep.markers_removed = forget_markers_of_unqueued_jobs(ctx).await?;
-    sweep.rows_deleted =
-        repo::delete_old_ended_jobs(&ctx.pool, ctx.settings.job_row_retention_secs(), BATCH)
-            .await?;
+    sweep.rows_deleted = delete_old_rows(ctx).await?;
     Ok(sweep)
 }
 
@@ -165,18 +166,63 @@ async fn repush_lost(ctx: &JobContext) -> Result<usize, anyhow::Error> {
     Ok(pushed)
 }
 
+/// Deletes the objects of succeeded jobs past retention, every attempt's
+/// (not only the one the row records), then marks them expired.
 async fn expire(ctx: &JobContext) -> Result<usize, anyhow::Error> {
     let mut expired = 0;
-    for (id, key) in repo::jobs_past_retention(&ctx.pool, BATCH).await? {
+    for (id, company_id, key) in repo::jobs_past_retention(&ctx.pool, BATCH).await? {
+        // The recorded key first: it is outside the job's prefix if the
+        // store's prefix changed since the job ran.
         if let Some(key) = key {
-            ctx.store.delete(&key).await?;
+            ctx.store
+                .delete(&key)
+                .await
+                .with_context(|| format!("deleting the summary of job {id}"))?;
         }
+        let strays = ctx
+            .store
+            .delete_job_objects(company_id, id)
+            .await
+            .with_context(|| format!("deleting the objects of job {id}"))?;
         if repo::expire_job(&ctx.pool, id).await? {
-            tracing::info!(job_id = %id, "summary expired; object deleted");
+            tracing::info!(job_id = %id, strays, "summary expired; objects deleted");
             expired += 1;
         }
     }
     Ok(expired)
+}
+
+/// Deletes rows of jobs that ended more than `ORDERSUM_JOB_ROW_RETENTION_DAYS`
+/// ago, each once its objects are gone (a failed job's attempts may have
+/// left some): a row whose objects the store would not delete stays for
+/// the next sweep.
+async fn delete_old_rows(ctx: &JobContext) -> Result<u64, anyhow::Error> {
+    let older_than = ctx.settings.job_row_retention_secs();
+    let jobs = repo::ended_jobs_past_row_retention(&ctx.pool, older_than, BATCH).await?;
+    let mut cleared = Vec::with_capacity(jobs.len());
+    let mut failure = None;
+    for (id, company_id) in jobs {
+        match ctx.store.delete_job_objects(company_id, id).await {
+            Ok(0) => cleared.push(id),
+            Ok(strays) => {
+                tracing::info!(job_id = %id, strays, "objects of an ended job deleted");
+                cleared.push(id);
+            }
+            Err(err) => {
+                // The store is likely down for the rest too: next sweep.
+                failure = Some(
+                    anyhow::Error::new(err)
+                        .context(format!("deleting the objects of ended job {id}")),
+                );
+                break;
+            }
+        }
+    }
+    let deleted = repo::delete_old_ended_jobs(&ctx.pool, &cleared, older_than).await?;
+    match failure {
+        Some(err) => Err(err),
+        None => Ok(deleted),
+    }
 }
 
 /// Temp directories of attempts no worker is running any more.
