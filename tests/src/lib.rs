@@ -161,8 +161,9 @@ impl TestWorker {
     }
 }
 
-/// Starts a worker for `app`; `tweak` adjusts its settings.
-pub async fn spawn_worker(app: &TestApp, tweak: impl FnOnce(&mut WorkerSettings)) -> TestWorker {
+/// A worker's settings on the app's queue and store, with a temp dir of
+/// its own.
+pub fn worker_settings(app: &TestApp) -> WorkerSettings {
     let mut settings = WorkerSettings::new(
         "postgres://unused",
         &app.settings.backends.redis_url,
@@ -170,8 +171,43 @@ pub async fn spawn_worker(app: &TestApp, tweak: impl FnOnce(&mut WorkerSettings)
     );
     settings.storage = app.settings.storage.clone();
     settings.backends.queue = app.settings.backends.queue.clone();
-    let temp_dir = app.dirs.make("worker-tmp");
-    settings.temp_dir = Some(temp_dir.clone());
+    settings.temp_dir = Some(app.dirs.make("worker-tmp"));
+    settings
+}
+
+/// A worker's context on the app's queue and store, with no consumer or
+/// sweeper running: the test sweeps by hand.
+pub async fn idle_worker_context(
+    app: &TestApp,
+    tweak: impl FnOnce(&mut WorkerSettings),
+) -> Arc<ordersum_worker::job::JobContext> {
+    let mut settings = worker_settings(app);
+    tweak(&mut settings);
+    ordersum_worker::startup::job_context(settings, app.pool.clone())
+        .await
+        .unwrap()
+}
+
+/// One sweep by hand, waiting for the lock while another sweeper (a
+/// running worker's) holds it.
+pub async fn sweep(ctx: &ordersum_worker::job::JobContext) -> ordersum_worker::sweeper::Sweep {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if let Some(sweep) = ordersum_worker::sweeper::sweep_once(ctx).await.unwrap() {
+            return sweep;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sweep lock stayed taken"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// Starts a worker for `app`; `tweak` adjusts its settings.
+pub async fn spawn_worker(app: &TestApp, tweak: impl FnOnce(&mut WorkerSettings)) -> TestWorker {
+    let mut settings = worker_settings(app);
+    let temp_dir = settings.temp_dir.clone().unwrap();
     settings.progress_interval_ms = 100;
     settings.poll_interval_ms = 100;
     tweak(&mut settings);

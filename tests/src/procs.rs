@@ -57,6 +57,39 @@ async fn wait_until(what: &str, mut ready: impl AsyncFnMut() -> bool) {
     panic!("{what} did not come up");
 }
 
+/// The command of service binary `name` on the app's database, queue and
+/// store (credentials included), nothing else of the test's environment,
+/// `info` logs to `log`; killed when dropped.
+fn service_command(app: &TestApp, name: &str, log: &Path) -> Command {
+    let storage = &app.settings.storage;
+    let mut command = Command::new(workspace_binary(name));
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", app.database_url())
+        .env("REDIS_URL", &app.settings.backends.redis_url)
+        .env("ORDERSUM_QUEUE", &app.settings.backends.queue)
+        .env("ORDERSUM_STORAGE", &storage.url)
+        .env(
+            "ORDERSUM_URL_SECRET",
+            storage.url_secret.clone().unwrap_or_default(),
+        )
+        .env(
+            "AWS_ACCESS_KEY_ID",
+            storage.access_key_id.clone().unwrap_or_default(),
+        )
+        .env(
+            "AWS_SECRET_ACCESS_KEY",
+            storage.secret_access_key.clone().unwrap_or_default(),
+        )
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .kill_on_drop(true);
+    command
+}
+
 /// An `ordersum-worker` process on the app's database, queue and store.
 pub struct WorkerProcess {
     pub id: String,
@@ -70,27 +103,8 @@ impl WorkerProcess {
         let id = format!("{name}-{}", uuid::Uuid::new_v4().simple());
         let dir = app.dirs.make(&format!("proc-{name}"));
         let log = dir.join("worker.log");
-        let storage = &app.settings.storage;
-        let mut command = Command::new(workspace_binary("ordersum-worker"));
+        let mut command = service_command(app, "ordersum-worker", &log);
         command
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("DATABASE_URL", app.database_url())
-            .env("REDIS_URL", &app.settings.backends.redis_url)
-            .env("ORDERSUM_QUEUE", &app.settings.backends.queue)
-            .env("ORDERSUM_STORAGE", &storage.url)
-            .env(
-                "ORDERSUM_URL_SECRET",
-                storage.url_secret.clone().unwrap_or_default(),
-            )
-            .env(
-                "AWS_ACCESS_KEY_ID",
-                storage.access_key_id.clone().unwrap_or_default(),
-            )
-            .env(
-                "AWS_SECRET_ACCESS_KEY",
-                storage.secret_access_key.clone().unwrap_or_default(),
-            )
             .env("ORDERSUM_TEMP_DIR", dir.join("tmp"))
             .env("ORDERSUM_WORKER_ID", &id)
             .env("ORDERSUM_WORKER_CONCURRENCY", "2")
@@ -102,12 +116,7 @@ impl WorkerProcess {
             .env("ORDERSUM_REPUSH_AFTER_SECONDS", "20")
             .env("ORDERSUM_RETRY_BASE_MS", "500")
             .env("ORDERSUM_RETRY_MAX_MS", "2000")
-            .env("ORDERSUM_SHUTDOWN_GRACE_SECONDS", "1")
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .kill_on_drop(true);
+            .env("ORDERSUM_SHUTDOWN_GRACE_SECONDS", "1");
         for (key, value) in env {
             command.env(key, value);
         }
@@ -315,25 +324,8 @@ impl ApiProcess {
         let dir = app.dirs.make(&format!("proc-{name}"));
         let log = dir.join("api.log");
         let addr = std::net::SocketAddr::from(([127, 0, 0, 1], free_port()));
-        let storage = &app.settings.storage;
-        let mut command = Command::new(workspace_binary("ordersum-api"));
-        command
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("DATABASE_URL", app.database_url())
-            .env("REDIS_URL", &app.settings.backends.redis_url)
-            .env("ORDERSUM_QUEUE", &app.settings.backends.queue)
-            .env("ORDERSUM_API_ADDR", addr.to_string())
-            .env("ORDERSUM_STORAGE", &storage.url)
-            .env(
-                "ORDERSUM_URL_SECRET",
-                storage.url_secret.clone().unwrap_or_default(),
-            )
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .kill_on_drop(true);
+        let mut command = service_command(app, "ordersum-api", &log);
+        command.env("ORDERSUM_API_ADDR", addr.to_string());
         for (key, value) in env {
             command.env(key, value);
         }

@@ -7,49 +7,16 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::Utc;
 use ordersum_storage::Store;
 use ordersum_tests::oracle::{COMPANY, run_window_summary};
-use ordersum_tests::{TestApp, s3_storage, seed, spawn_app_with, spawn_worker, test_settings};
-use ordersum_worker::job::JobContext;
-use ordersum_worker::sweeper::{Sweep, sweep_once};
+use ordersum_tests::{
+    TestApp, s3_storage, seed, spawn_app_with, spawn_worker, sweep, test_settings,
+};
+use ordersum_worker::sweeper::sweep_once;
 use sqlx::PgPool;
-use tokio::time::Instant;
 use uuid::Uuid;
-
-/// One sweep, waiting for the lock if another sweeper holds it.
-async fn sweep(ctx: &JobContext) -> Sweep {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(sweep) = sweep_once(ctx).await.unwrap() {
-            return sweep;
-        }
-        assert!(Instant::now() < deadline, "the sweep lock stayed taken");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// A worker context that runs no jobs, for sweeping by hand.
-async fn idle_context(
-    app: &TestApp,
-    tweak: impl FnOnce(&mut ordersum_worker::Settings),
-) -> Arc<JobContext> {
-    let mut settings = ordersum_worker::Settings::new(
-        "postgres://unused",
-        &app.settings.backends.redis_url,
-        &app.settings.storage.url,
-    );
-    settings.storage = app.settings.storage.clone();
-    settings.backends.queue = app.settings.backends.queue.clone();
-    settings.temp_dir = Some(app.dirs.make("idle-worker-tmp"));
-    tweak(&mut settings);
-    ordersum_worker::startup::job_context(settings, app.pool.clone())
-        .await
-        .unwrap()
-}
 
 /// Stores `bytes` under `key` through the store's own upload path.
 async fn put(store: &Store, key: &str, bytes: &'static [u8]) {
@@ -84,7 +51,7 @@ async fn expiry_deletes_every_attempts_object(app: TestApp) {
         .fetch_one(&app.pool)
         .await
         .unwrap();
-    let ctx = idle_context(&app, |_| {}).await;
+    let ctx = ordersum_tests::idle_worker_context(&app, |_| {}).await;
     let store = &ctx.store;
     assert!(store.exists(&recorded).await.unwrap());
     // An attempt whose worker was killed after its upload.
@@ -125,7 +92,7 @@ async fn expiry_deletes_every_attempts_object(app: TestApp) {
 /// A failed job's attempts left objects; once its row is past row
 /// retention a sweep deletes them and the row.
 async fn row_retention_deletes_the_objects_of_a_failed_job(app: TestApp) {
-    let ctx = idle_context(&app, |s| s.job_row_retention_days = 30).await;
+    let ctx = ordersum_tests::idle_worker_context(&app, |s| s.job_row_retention_days = 30).await;
     let store = &ctx.store;
     let mut jobs = Vec::new();
     for days in [31, 29] {
@@ -245,7 +212,7 @@ async fn the_row_of_a_job_whose_objects_the_store_would_not_delete_stays_for_the
         .url
         .replacen(&format!("s3://{}/", bucket_of(&app)), &missing, 1);
     assert!(url.starts_with(&missing), "{url}");
-    let broken = idle_context(&app, |s| {
+    let broken = ordersum_tests::idle_worker_context(&app, |s| {
         s.job_row_retention_days = 30;
         s.storage.url = url;
     })
@@ -259,7 +226,7 @@ async fn the_row_of_a_job_whose_objects_the_store_would_not_delete_stays_for_the
         1,
         "the row went before its objects"
     );
-    let ctx = idle_context(&app, |s| s.job_row_retention_days = 30).await;
+    let ctx = ordersum_tests::idle_worker_context(&app, |s| s.job_row_retention_days = 30).await;
     assert_eq!(sweep(&ctx).await.rows_deleted, 1);
     assert_eq!(app.job_rows(COMPANY).await, 0);
 }

@@ -5,16 +5,14 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
 use ordersum_tests::oracle::COMPANY;
 use ordersum_tests::{
-    Key, TestApp, redis_url, ret_code, seed, spawn_app_with, spawn_worker, test_settings,
+    Key, TestApp, redis_url, ret_code, seed, spawn_app_with, spawn_worker, sweep, test_settings,
 };
 use ordersum_worker::job::JobContext;
-use ordersum_worker::sweeper::{Sweep, sweep_once};
 use sqlx::PgPool;
 use tokio::time::Instant;
 use uuid::Uuid;
@@ -91,18 +89,6 @@ async fn footprint(queue: &str) -> Footprint {
         }
     }
     footprint
-}
-
-/// One sweep, waiting for the lock if the worker's own sweeper holds it.
-async fn sweep(ctx: &JobContext) -> Sweep {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(sweep) = sweep_once(ctx).await.unwrap() {
-            return sweep;
-        }
-        assert!(Instant::now() < deadline, "the sweep lock stayed taken");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// Submits `count` distinct small jobs (windows shifted by a second each).
@@ -199,31 +185,11 @@ async fn redis_holds_a_bounded_number_of_keys_and_entries_however_many_jobs_ran(
     );
 }
 
-/// A worker's context on the app's queue and store, with no consumer or
-/// sweeper running: the test sweeps by hand.
-async fn idle_context(
-    app: &TestApp,
-    tweak: impl FnOnce(&mut ordersum_worker::Settings),
-) -> Arc<JobContext> {
-    let mut settings = ordersum_worker::Settings::new(
-        "postgres://unused",
-        &app.settings.backends.redis_url,
-        &app.settings.storage.url,
-    );
-    settings.storage = app.settings.storage.clone();
-    settings.backends.queue = app.settings.backends.queue.clone();
-    settings.temp_dir = Some(app.dirs.make("idle-worker-tmp"));
-    tweak(&mut settings);
-    ordersum_worker::startup::job_context(settings, app.pool.clone())
-        .await
-        .unwrap()
-}
-
 #[sqlx::test(migrations = "../migrations")]
 async fn markers_of_jobs_cancelled_while_queued_are_removed_by_a_sweep(pool: PgPool) {
     let app = spawn_app_with(pool, test_settings()).await;
     let key = app.create_key(COMPANY).await;
-    let ctx = idle_context(&app, |_| {}).await;
+    let ctx = ordersum_tests::idle_worker_context(&app, |_| {}).await;
     let ids = submit_jobs(&app, &key, 0, 4).await;
     let ids: Vec<Uuid> = ids.iter().map(|id| Uuid::parse_str(id).unwrap()).collect();
     for id in &ids[..3] {
@@ -263,7 +229,7 @@ async fn markers_of_jobs_cancelled_while_queued_are_removed_by_a_sweep(pool: PgP
 #[sqlx::test(migrations = "../migrations")]
 async fn a_sweep_deletes_rows_of_long_ended_jobs_and_keeps_recent_and_live_ones(pool: PgPool) {
     let app = spawn_app_with(pool, test_settings()).await;
-    let ctx = idle_context(&app, |s| s.job_row_retention_days = 30).await;
+    let ctx = ordersum_tests::idle_worker_context(&app, |s| s.job_row_retention_days = 30).await;
     // (status, days since it finished, kept?)
     let rows = [
         ("failed", Some(31), false),
