@@ -7,7 +7,6 @@
 
 #![allow(clippy::unwrap_used)]
 
-
 use chrono::Utc;
 use ordersum_storage::Store;
 use ordersum_tests::oracle::{COMPANY, run_window_summary};
