@@ -9,7 +9,8 @@
 #                                        scripts/s3.sh (s3s-fs, installed on first use)
 #   ORDERSUM_DEMO_KEEP=1 scripts/demo.sh keep API and worker running until Ctrl-C
 #
-# Settings: ORDERSUM_DEMO_DB (ordersum_demo), ORDERSUM_DEMO_ORDERS (50000),
+# Settings: ORDERSUM_PG_URL (postgres://postgres@127.0.0.1:5432: the server,
+# with user:password@ when it asks for one), ORDERSUM_DEMO_DB (ordersum_demo), ORDERSUM_DEMO_ORDERS (50000),
 # ORDERSUM_API_ADDR (127.0.0.1:8080). Files go to ./.demo (ignored by git).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,7 +23,10 @@ demo_dir="$PWD/.demo"
 mkdir -p "$demo_dir/files" "$demo_dir/tmp"
 export ORDERSUM_API_ADDR="${ORDERSUM_API_ADDR:-127.0.0.1:8080}"
 export ORDERSUM_API_URL="http://$ORDERSUM_API_ADDR/"
-export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db"
+# The Postgres server: ORDERSUM_PG_URL, with a password if it asks for one
+# (postgres://user:password@host:port); the demo database is made on it.
+pg_server="${ORDERSUM_PG_URL:-postgres://postgres@127.0.0.1:5432}"
+export DATABASE_URL="$pg_server/$db"
 export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
 export ORDERSUM_QUEUE="ordersum-demo:summary-jobs"
 export ORDERSUM_TEMP_DIR="$demo_dir/tmp"
@@ -42,8 +46,8 @@ log "building (the first build takes a few minutes)"
 cargo build --locked --bins
 bin="${CARGO_TARGET_DIR:-target}/debug"
 
-if ! psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1; then
-  psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE \"$db\""
+if ! psql "$pg_server/postgres" -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1; then
+  psql "$pg_server/postgres" -qc "CREATE DATABASE \"$db\""
 fi
 "$bin/ordersum" migrate
 "$bin/ordersum" seed --company 1 --orders "$orders" --days 60
