@@ -33,6 +33,12 @@ KINDS = [
 
 def strict(node):
     if isinstance(node, dict):
+        pattern = node.get("pattern")
+        if isinstance(pattern, str) and "(?i)" in pattern:
+            # Go's inline flag is not ECMA-262: spell the case-insensitivity out
+            # (only `^(?i)(abort|warn)?$`, Thanos' partial_response_strategy).
+            node["pattern"] = pattern.replace("(?i)", "").replace(
+                "abort", "[Aa][Bb][Oo][Rr][Tt]").replace("warn", "[Ww][Aa][Rr][Nn]")
         if isinstance(node.get("properties"), dict) and "additionalProperties" not in node:
             node["additionalProperties"] = False
         for value in node.values():
