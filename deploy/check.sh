@@ -14,6 +14,8 @@
 #      vendored CRD schemas (check-jsonschema)
 #   5. the PrometheusRule's groups pass promtool check rules
 #   6. deploy/compose.yaml passes the compose-spec schema
+#   7. the Grafana dashboard is JSON, its queries parse (promtool), and the
+#      dashboard and alerts use only metric names listed in deploy/metrics.txt
 set -euo pipefail
 
 START=$(date +%s)
@@ -101,5 +103,28 @@ promtool check rules "$WORK"/rules/*.yaml
 
 step "compose schema"
 check-jsonschema --schemafile "$SCHEMAS/compose-spec.json" "$DEPLOY/compose.yaml"
+
+step "grafana dashboard and metric names"
+python3 - "$WORK" "$DEPLOY" <<'PY'
+import json, re, sys, yaml
+work, deploy = sys.argv[1], sys.argv[2]
+known = {l.strip() for l in open(f"{deploy}/metrics.txt") if l.strip() and not l.startswith("#")}
+dash = json.load(open(f"{deploy}/grafana/ordersum.json"))
+exprs = [t["expr"] for p in dash["panels"] for t in p.get("targets", [])]
+rules = yaml.safe_load(open(f"{work}/rules/ordersum.yaml"))
+alert_exprs = [r["expr"] for g in rules["groups"] for r in g["rules"]]
+with open(f"{work}/dashboard-rules.yaml", "w") as out:
+    yaml.safe_dump({"groups": [{"name": "dashboard", "rules": [
+        {"record": f"dashboard:panel_{i}", "expr": e} for i, e in enumerate(exprs)]}]}, out)
+bad = set()
+for e in exprs + alert_exprs:
+    for name in re.findall(r"\bordersum_[a-z0-9_]+", e):
+        if re.sub(r"_(bucket|sum|count)$", "", name) not in known and name not in known:
+            bad.add(name)
+print(f"{len(dash['panels'])} panels, {len(exprs)} queries, {len(alert_exprs)} alert expressions")
+if bad:
+    sys.exit(f"FAIL: unknown metric names: {sorted(bad)}")
+PY
+promtool check rules "$WORK/dashboard-rules.yaml"
 
 step "all checks passed in $(($(date +%s) - START))s"
