@@ -116,7 +116,9 @@ impl WorkerProcess {
             .env("ORDERSUM_REPUSH_AFTER_SECONDS", "20")
             .env("ORDERSUM_RETRY_BASE_MS", "500")
             .env("ORDERSUM_RETRY_MAX_MS", "2000")
-            .env("ORDERSUM_SHUTDOWN_GRACE_SECONDS", "1");
+            .env("ORDERSUM_SHUTDOWN_GRACE_SECONDS", "1")
+            // Workers of one test run side by side: none on the default port.
+            .env("ORDERSUM_WORKER_METRICS_ADDR", "127.0.0.1:0");
         for (key, value) in env {
             command.env(key, value);
         }

@@ -500,3 +500,28 @@ pub async fn queued_flags(
         .fetch_all(db)
         .await
 }
+
+/// Jobs of every company by status: (status, count); statuses without a
+/// row are left out. The worker's metrics, once per sweep.
+#[tracing::instrument(skip_all, err)]
+pub async fn count_jobs_by_status(
+    db: impl PgExecutor<'_>,
+) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    sqlx::query_as(r#"SELECT status, count(*) FROM summary_jobs GROUP BY status"#)
+        .fetch_all(db)
+        .await
+}
+
+/// Seconds since the oldest heartbeat among running jobs; `None` when no
+/// job is running.
+#[tracing::instrument(skip_all, err)]
+pub async fn oldest_heartbeat_age_secs(
+    db: impl PgExecutor<'_>,
+) -> Result<Option<f64>, sqlx::Error> {
+    sqlx::query_scalar(
+        r#"SELECT extract(epoch FROM now() - min(heartbeat_at))::float8
+           FROM summary_jobs WHERE status = 'running'"#,
+    )
+    .fetch_one(db)
+    .await
+}

@@ -24,6 +24,7 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 use uuid::Uuid;
 
+use crate::metrics::{self, RunOutcome};
 use crate::orders::{OrderQuery, OrderRow};
 use crate::settings::Settings;
 use crate::workbook::{Labels, WorkbookOptions, WorkbookWriter};
@@ -189,12 +190,14 @@ pub async fn settle(ctx: &JobContext, job_id: Uuid) {
     if let Err(err) = ctx.queue.taken(job.id).await {
         tracing::warn!(error = %err, "could not clear the queue marker");
     }
+    let run = metrics::run_started();
     if job.attempts > ctx.settings.max_attempts {
         let message = format!(
             "The order summary could not be produced after {} attempts. Please try again later.",
             ctx.settings.max_attempts
         );
         mark_failed(ctx, &job, &message).await;
+        run.ended(RunOutcome::Failed);
         return;
     }
     match execute(ctx, &job).await {
@@ -203,30 +206,40 @@ pub async fn settle(ctx: &JobContext, job_id: Uuid) {
             unpaid_rows,
             size,
             elapsed,
-        }) => tracing::info!(
-            paid_rows,
-            unpaid_rows,
-            size,
-            attempt = job.attempts,
-            elapsed_ms = elapsed.as_millis() as u64,
-            "job succeeded"
-        ),
-        Ok(Outcome::Abandoned) => tracing::info!(
-            attempt = job.attempts,
-            "job no longer ours (cancelled or taken back): attempt abandoned, its files removed"
-        ),
+        }) => {
+            tracing::info!(
+                paid_rows,
+                unpaid_rows,
+                size,
+                attempt = job.attempts,
+                elapsed_ms = elapsed.as_millis() as u64,
+                "job succeeded"
+            );
+            metrics::summary_stored(paid_rows, unpaid_rows, size);
+            run.ended(RunOutcome::Succeeded);
+        }
+        Ok(Outcome::Abandoned) => {
+            tracing::info!(
+                attempt = job.attempts,
+                "job no longer ours (cancelled or taken back): attempt abandoned, its files removed"
+            );
+            run.ended(RunOutcome::Cancelled);
+        }
         Ok(Outcome::HandedBack) => {
             tracing::info!("shutdown grace period over: job handed back");
             requeue(ctx, &job, Duration::ZERO).await;
+            run.ended(RunOutcome::HandedBack);
         }
         Err(err) if err.is_retryable() && job.attempts < ctx.settings.max_attempts => {
             let delay = ctx.settings.retry_delay(job.attempts);
             tracing::warn!(error = %err, attempt = job.attempts, delay_ms = delay.as_millis() as u64, "job failed; retrying");
             requeue(ctx, &job, delay).await;
+            run.ended(RunOutcome::Retried);
         }
         Err(err) => {
             tracing::error!(error = %err, attempt = job.attempts, "job failed");
             mark_failed(ctx, &job, &err.customer_message(&ctx.settings)).await;
+            run.ended(RunOutcome::Failed);
         }
     }
 }

@@ -3,6 +3,7 @@
 //! workbook, uploads it to the object store and finishes the job.
 
 pub mod job;
+pub mod metrics;
 pub mod orders;
 pub mod settings;
 pub mod startup;

@@ -17,6 +17,7 @@ async fn run() -> anyhow::Result<()> {
         .worker_id
         .get_or_insert_with(startup::default_worker_id)
         .clone();
+    ordersum_worker::metrics::serve(settings.metrics_addr.0).await?;
     let pool = startup::connect_database(&settings, &worker_id).await?;
     let ctx = startup::job_context(settings, pool).await?;
     startup::run(ctx, shutdown_signal()).await

@@ -1,6 +1,9 @@
 //! The worker's settings, read once from the environment (see `.env.example`).
 
+use std::fmt;
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::time::Duration;
 
 use ordersum_model::runtime::Backends;
@@ -76,6 +79,9 @@ pub struct Settings {
     /// Name of this worker (default: host, pid and a random suffix; must be unique).
     #[arg(long, env = "ORDERSUM_WORKER_ID")]
     pub worker_id: Option<String>,
+    /// Where `GET /metrics` (Prometheus) is served; `off` (or empty) serves nothing.
+    #[arg(long, env = "ORDERSUM_WORKER_METRICS_ADDR", default_value_t = MetricsAddr::default())]
+    pub metrics_addr: MetricsAddr,
     #[command(flatten)]
     pub storage: StorageSettings,
 }
@@ -104,6 +110,7 @@ impl Settings {
             shutdown_grace_secs: 20,
             job_timeout_secs: 3600,
             worker_id: None,
+            metrics_addr: MetricsAddr::default(),
             storage: StorageSettings::new(storage_url),
         }
     }
@@ -143,6 +150,45 @@ impl Settings {
     }
 }
 
+/// `ORDERSUM_WORKER_METRICS_ADDR`: an address to serve metrics on, or none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricsAddr(pub Option<SocketAddr>);
+
+impl MetricsAddr {
+    pub const DEFAULT: SocketAddr =
+        SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 9464);
+}
+
+impl Default for MetricsAddr {
+    fn default() -> Self {
+        MetricsAddr(Some(Self::DEFAULT))
+    }
+}
+
+impl FromStr for MetricsAddr {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        let value = value.trim();
+        if value.is_empty() || value.eq_ignore_ascii_case("off") {
+            return Ok(MetricsAddr(None));
+        }
+        value
+            .parse()
+            .map(|addr| MetricsAddr(Some(addr)))
+            .map_err(|_| format!("`{value}` is not an address like 127.0.0.1:9464 (or `off`)"))
+    }
+}
+
+impl fmt::Display for MetricsAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(addr) => write!(f, "{addr}"),
+            None => f.write_str("off"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,5 +205,35 @@ mod tests {
                 full / 2
             );
         }
+    }
+
+    #[test]
+    fn the_metrics_address_defaults_to_port_9464_and_off_or_empty_turns_it_off() {
+        use clap::Parser;
+        let parse = |args: &[&str]| {
+            Settings::try_parse_from(
+                [
+                    "ordersum-worker",
+                    "--database-url",
+                    "postgres://x",
+                    "--redis-url",
+                    "redis://x",
+                ]
+                .iter()
+                .chain(args),
+            )
+            .map(|s| s.metrics_addr)
+        };
+        let default = "127.0.0.1:9464".parse().ok();
+        assert_eq!(parse(&[]).expect("default").0, default);
+        assert_eq!(Settings::new("p", "r", "s").metrics_addr.0, default);
+        assert_eq!(parse(&["--metrics-addr", "off"]).expect("off").0, None);
+        assert_eq!(parse(&["--metrics-addr", "OFF"]).expect("OFF").0, None);
+        assert_eq!(parse(&["--metrics-addr", ""]).expect("empty").0, None);
+        assert_eq!(
+            parse(&["--metrics-addr", "0.0.0.0:9100"]).expect("addr").0,
+            "0.0.0.0:9100".parse().ok()
+        );
+        assert!(parse(&["--metrics-addr", "9464"]).is_err());
     }
 }

@@ -83,6 +83,10 @@ pub async fn sweep_once(ctx: &JobContext) -> Result<Option<Sweep>, anyhow::Error
 
 async fn sweep_locked(ctx: &JobContext) -> Result<Sweep, anyhow::Error> {
     let mut sweep = Sweep::default();
+    // First, so a step failing below leaves the gauges fresh.
+    let by_status = repo::count_jobs_by_status(&ctx.pool).await?;
+    let heartbeat_age = repo::oldest_heartbeat_age_secs(&ctx.pool).await?;
+    crate::metrics::jobs_swept(&by_status, heartbeat_age);
     let stale = repo::requeue_stale_jobs(&ctx.pool, ctx.settings.stale_after()).await?;
     for id in &stale {
         tracing::warn!(job_id = %id, "worker stopped beating: job taken back");
