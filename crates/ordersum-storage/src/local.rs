@@ -69,7 +69,12 @@ impl LocalStore {
                 rand::random::<[u8; 32]>().to_vec()
             }
         };
-        let public_url = settings.public_url.as_deref().unwrap_or(default_public_url);
+        // `ORDERSUM_PUBLIC_URL=` (empty, as `.env.example` lists it) is unset.
+        let public_url = settings
+            .public_url
+            .as_deref()
+            .filter(|url| !url.is_empty())
+            .unwrap_or(default_public_url);
         Ok(LocalStore {
             root,
             public_url: public_url.trim_end_matches('/').to_owned(),

@@ -59,8 +59,11 @@ impl S3Store {
             None => endpoint.is_some(),
         };
         let credentials = Credentials::new(
-            settings.access_key_id.as_deref(),
-            settings.secret_access_key.as_deref(),
+            settings.access_key_id.as_deref().filter(|k| !k.is_empty()),
+            settings
+                .secret_access_key
+                .as_deref()
+                .filter(|k| !k.is_empty()),
             None,
             None,
             None,

@@ -11,7 +11,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run() -> anyhow::Result<()> {
-    let mut settings = Settings::parse();
+    let mut settings = Settings::parse().without_empty_values();
     init_tracing(settings.backends.log_format);
     let worker_id = settings
         .worker_id

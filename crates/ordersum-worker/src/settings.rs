@@ -115,6 +115,15 @@ impl Settings {
         }
     }
 
+    /// An optional setting given as an empty variable (`ORDERSUM_WORKER_ID=`,
+    /// as `.env.example` lists them) means "not set": clap would take it as
+    /// an empty value, and every worker would then share the name "".
+    pub fn without_empty_values(mut self) -> Self {
+        self.worker_id = self.worker_id.filter(|id| !id.trim().is_empty());
+        self.temp_dir = self.temp_dir.filter(|dir| !dir.as_os_str().is_empty());
+        self
+    }
+
     pub fn temp_dir(&self) -> PathBuf {
         self.temp_dir.clone().unwrap_or_else(std::env::temp_dir)
     }
@@ -205,6 +214,18 @@ mod tests {
                 full / 2
             );
         }
+    }
+
+    #[test]
+    fn an_empty_worker_id_or_temp_dir_means_not_set() {
+        let parsed =
+            <Settings as clap::Parser>::try_parse_from(["ordersum-worker", "--worker-id", " "])
+                .expect("parsed")
+                .without_empty_values();
+        assert_eq!(parsed.worker_id, None);
+        let mut settings = Settings::new("p", "r", "s");
+        settings.temp_dir = Some(PathBuf::new());
+        assert_eq!(settings.without_empty_values().temp_dir, None);
     }
 
     #[test]
