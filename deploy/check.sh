@@ -51,11 +51,11 @@ if ((${#apt_missing[@]})); then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${apt_missing[@]}" >/dev/null
 fi
-echo "hadolint $(hadolint --version | head -1)"
-kubectl version --client | head -1
+echo "hadolint $(hadolint --version | sed -n 1p)"
+kubectl version --client | sed -n 1p
 echo "kubernetes-validate $(kubernetes-validate --version)"
-echo "check-jsonschema $(check-jsonschema --version | head -1)"
-promtool --version 2>&1 | head -1
+echo "check-jsonschema $(check-jsonschema --version | sed -n 1p)"
+promtool --version 2>&1 | sed -n 1p
 
 step "hadolint"
 hadolint "$DEPLOY/Dockerfile" "$DEPLOY/s3.Dockerfile"

@@ -46,7 +46,7 @@ log "building (the first build takes a few minutes)"
 cargo build --locked --bins
 bin="${CARGO_TARGET_DIR:-target}/debug"
 
-if ! psql "$pg_server/postgres" -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1; then
+if [[ "$(psql "$pg_server/postgres" -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'")" != 1 ]]; then
   psql "$pg_server/postgres" -qc "CREATE DATABASE \"$db\""
 fi
 "$bin/ordersum" migrate
