@@ -229,6 +229,20 @@ pub fn data_rows(sheets: &Sheets, base: &str, paid: bool) -> Vec<Vec<Cell>> {
     rows
 }
 
+/// Submits a summary of `window` (Unix seconds) without waiting; answers
+/// its job id.
+pub async fn submit_window_summary(app: &TestApp, key: &Key, window: (i64, i64)) -> String {
+    let (start, end) = (window.0.to_string(), window.1.to_string());
+    let params = [
+        ("Action", "DownloadOrderSummary"),
+        ("StartTime", start.as_str()),
+        ("EndTime", end.as_str()),
+    ];
+    let answer = app.call(key, &params).await;
+    assert_eq!(ret_code(&answer), 0, "{answer}");
+    answer["JobId"].as_str().unwrap().to_owned()
+}
+
 /// Submits a summary with `params`, long-polls until it ends, answers the job.
 pub async fn run_summary(app: &TestApp, key: &Key, params: &[(&str, &str)]) -> Value {
     let mut all = vec![("Action", "DownloadOrderSummary"), ("WaitSeconds", "30")];

@@ -8,7 +8,9 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use ordersum_tests::oracle::{COMPANY, fetch, run_window_summary, wait_until_ended};
+use ordersum_tests::oracle::{
+    COMPANY, fetch, run_window_summary, submit_window_summary, wait_until_ended,
+};
 use ordersum_tests::{ret_code, seed, spawn_app_with, spawn_worker, test_settings};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -54,19 +56,7 @@ async fn duplicate_deliveries_run_a_job_once(pool: PgPool) {
     let app = spawn_app_with(pool, test_settings()).await;
     seed(&app.pool, COMPANY, 2_000, 30, 32).await;
     let key = app.create_key(COMPANY).await;
-    let (start, end) = window();
-    let (start, end) = (start.to_string(), end.to_string());
-    let answer = app
-        .call(
-            &key,
-            &[
-                ("Action", "DownloadOrderSummary"),
-                ("StartTime", &start),
-                ("EndTime", &end),
-            ],
-        )
-        .await;
-    let id = Uuid::parse_str(answer["JobId"].as_str().unwrap()).unwrap();
+    let id = Uuid::parse_str(&submit_window_summary(&app, &key, window()).await).unwrap();
     let a = spawn_worker(&app, |_| {}).await;
     let b = spawn_worker(&app, |_| {}).await;
     // The same id delivered four more times, to both workers at once.

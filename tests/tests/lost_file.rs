@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::Utc;
-use ordersum_tests::oracle::{COMPANY, download_workbook, run_window_summary};
+use ordersum_tests::oracle::{
+    COMPANY, download_workbook, run_window_summary, submit_window_summary,
+};
 use ordersum_tests::procs::WorkerProcess;
 use ordersum_tests::{Key, TestApp, spawn_app_with, spawn_worker, test_settings};
 use serde_json::Value;
@@ -87,18 +89,7 @@ async fn a_worker_resuming_after_losing_its_job_leaves_the_winners_file_alone(po
     ];
     let mut a = WorkerProcess::start(&app, "a", &env).await;
     let now = Utc::now().timestamp();
-    let (start, end) = ((now - 31 * 86_400).to_string(), (now + 86_400).to_string());
-    let answer = app
-        .call(
-            &key,
-            &[
-                ("Action", "DownloadOrderSummary"),
-                ("StartTime", &start),
-                ("EndTime", &end),
-            ],
-        )
-        .await;
-    let id = answer["JobId"].as_str().unwrap().to_owned();
+    let id = submit_window_summary(&app, &key, (now - 31 * 86_400, now + 86_400)).await;
     let root = PathBuf::from(app.settings.storage.url.trim_start_matches("file://"));
     let job_dir = root.join(format!("summaries/{COMPANY}/{id}"));
 

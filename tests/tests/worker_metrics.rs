@@ -6,7 +6,9 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use ordersum_tests::oracle::{COMPANY, run_window_summary, wait_until_ended};
+use ordersum_tests::oracle::{
+    COMPANY, run_window_summary, submit_window_summary, wait_until_ended,
+};
 use ordersum_tests::procs::{WorkerProcess, free_port};
 use ordersum_tests::{TestApp, seed, spawn_app_with, test_settings};
 use serde_json::Value;
@@ -158,18 +160,7 @@ async fn a_job_cancelled_while_it_runs_counts_as_cancelled_not_failed(pool: PgPo
         ],
     )
     .await;
-    let (start, end) = (window(0).0.to_string(), window(0).1.to_string());
-    let answer = app
-        .call(
-            &key,
-            &[
-                ("Action", "DownloadOrderSummary"),
-                ("StartTime", &start),
-                ("EndTime", &end),
-            ],
-        )
-        .await;
-    let id = answer["JobId"].as_str().unwrap().to_owned();
+    let id = submit_window_summary(&app, &key, window(0)).await;
     // Cancel once the run is in flight (it writes rows for seconds).
     scrape_until(&app, &addr, "a run in flight", |page| {
         sample(page, "ordersum_worker_jobs_in_flight") == Some(1.0)

@@ -14,6 +14,7 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use ordersum_model::JobStatus;
 
 pub const JOBS_STARTED: &str = "ordersum_worker_jobs_started_total";
 pub const JOBS_SUCCEEDED: &str = "ordersum_worker_jobs_succeeded_total";
@@ -28,16 +29,6 @@ pub const JOBS_IN_FLIGHT: &str = "ordersum_worker_jobs_in_flight";
 pub const QUEUE_DEPTH: &str = "ordersum_worker_queue_depth";
 pub const JOBS_BY_STATUS: &str = "ordersum_worker_jobs";
 pub const HEARTBEAT_AGE: &str = "ordersum_worker_heartbeat_age_seconds";
-
-/// Every status a `summary_jobs` row can have.
-pub const STATUSES: [&str; 6] = [
-    "queued",
-    "running",
-    "succeeded",
-    "failed",
-    "cancelled",
-    "expired",
-];
 
 const DURATION_BUCKETS: [f64; 14] = [
     0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
@@ -228,9 +219,9 @@ pub fn jobs_swept(by_status: &[(String, i64)], oldest_heartbeat_secs: Option<f64
             .find(|(s, _)| s == status)
             .map_or(0, |(_, n)| *n)
     };
-    for status in STATUSES {
+    for status in JobStatus::ALL.map(JobStatus::as_db) {
         metrics::gauge!(JOBS_BY_STATUS, "status" => status).set(count(status) as f64);
     }
-    metrics::gauge!(QUEUE_DEPTH).set(count("queued") as f64);
+    metrics::gauge!(QUEUE_DEPTH).set(count(JobStatus::Queued.as_db()) as f64);
     metrics::gauge!(HEARTBEAT_AGE).set(oldest_heartbeat_secs.unwrap_or(0.0).max(0.0));
 }
