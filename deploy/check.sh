@@ -13,7 +13,7 @@
 #   4. ScaledObject, ServiceMonitor, PodMonitor, PrometheusRule pass their
 #      vendored CRD schemas (check-jsonschema)
 #   5. the PrometheusRule's groups pass promtool check rules
-#   6. deploy/compose.yaml passes the compose-spec schema
+#   6. deploy/compose.yaml and compose.host.yaml pass the compose-spec schema
 #   7. the Grafana dashboard is JSON, its queries parse (promtool), and the
 #      dashboard and alerts use only metric names listed in deploy/metrics.txt
 set -euo pipefail
@@ -102,7 +102,7 @@ step "promtool check rules"
 promtool check rules "$WORK"/rules/*.yaml
 
 step "compose schema"
-check-jsonschema --schemafile "$SCHEMAS/compose-spec.json" "$DEPLOY/compose.yaml"
+check-jsonschema --schemafile "$SCHEMAS/compose-spec.json" "$DEPLOY/compose.yaml" "$DEPLOY/compose.host.yaml"
 
 step "grafana dashboard and metric names"
 python3 - "$WORK" "$DEPLOY" <<'PY'

@@ -88,6 +88,23 @@ async fn the_worker_serves_prometheus_metrics_of_the_jobs_it_ran_and_of_the_queu
     let mut worker =
         WorkerProcess::start(&app, "m", &[("ORDERSUM_WORKER_METRICS_ADDR", &addr)]).await;
 
+    // Before its first job a worker shows its counters at 0, not no series.
+    let idle = scrape(&app, &addr).await;
+    for series in [
+        "ordersum_worker_jobs_started_total",
+        "ordersum_worker_jobs_succeeded_total",
+        "ordersum_worker_jobs_failed_total",
+        "ordersum_worker_jobs_retried_total",
+        "ordersum_worker_jobs_cancelled_total",
+        "ordersum_worker_jobs_handed_back_total",
+        "ordersum_worker_bytes_stored_total",
+        r#"ordersum_worker_rows_written_total{sheet="paid"}"#,
+        r#"ordersum_worker_rows_written_total{sheet="unpaid"}"#,
+        "ordersum_worker_jobs_in_flight",
+    ] {
+        assert_eq!(sample(&idle, series), Some(0.0), "{series} in\n{idle}");
+    }
+
     let job = run_window_summary(&app, &key, window(0)).await;
     assert_eq!(job["Status"], "Succeeded", "{job}");
     let paid = job["Progress"]["PaidRows"].as_f64().unwrap();
@@ -140,7 +157,10 @@ async fn the_worker_serves_prometheus_metrics_of_the_jobs_it_ran_and_of_the_queu
         0.0
     );
     assert_eq!(value(&page, "ordersum_worker_heartbeat_age_seconds"), 0.0);
-    assert_eq!(sample(&page, "ordersum_worker_jobs_failed_total"), None);
+    assert_eq!(
+        sample(&page, "ordersum_worker_jobs_failed_total"),
+        Some(0.0)
+    );
     assert!(worker.log_text().contains(&format!("addr={addr}")));
     assert!(worker.terminate(Duration::from_secs(20)).await.success());
 }
@@ -186,9 +206,18 @@ async fn a_job_cancelled_while_it_runs_counts_as_cancelled_not_failed(pool: PgPo
         ),
         1.0
     );
-    assert_eq!(sample(&page, "ordersum_worker_jobs_failed_total"), None);
-    assert_eq!(sample(&page, "ordersum_worker_jobs_succeeded_total"), None);
-    assert_eq!(sample(&page, "ordersum_worker_bytes_stored_total"), None);
+    assert_eq!(
+        sample(&page, "ordersum_worker_jobs_failed_total"),
+        Some(0.0)
+    );
+    assert_eq!(
+        sample(&page, "ordersum_worker_jobs_succeeded_total"),
+        Some(0.0)
+    );
+    assert_eq!(
+        sample(&page, "ordersum_worker_bytes_stored_total"),
+        Some(0.0)
+    );
     assert!(worker.terminate(Duration::from_secs(20)).await.success());
 }
 
@@ -204,5 +233,40 @@ async fn a_worker_with_metrics_off_serves_nothing_and_still_runs_jobs(pool: PgPo
     let log = worker.log_text();
     assert!(log.contains("metrics off"), "{log}");
     assert!(!log.contains("serving metrics"), "{log}");
+    assert!(worker.terminate(Duration::from_secs(20)).await.success());
+}
+
+/// Jobs by status and the queue depth come from every worker on every tick,
+/// not only from the one holding the sweep lock: dashboards and alerts take
+/// the max over workers, and a value left from a worker's last turn as the
+/// sweeper would stay there, stale.
+#[sqlx::test(migrations = "../migrations")]
+async fn a_worker_that_is_not_the_sweeper_still_reports_the_jobs_by_status(pool: PgPool) {
+    let app = spawn_app_with(pool, test_settings()).await;
+    seed(&app.pool, COMPANY, 2_000, 30, 37).await;
+    let key = app.create_key(COMPANY).await;
+    // Another worker holds the sweep lock throughout.
+    let mut sweeper = app.pool.acquire().await.unwrap();
+    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+        .bind(ordersum_worker::sweeper::SWEEP_LOCK)
+        .fetch_one(&mut *sweeper)
+        .await
+        .unwrap();
+    assert!(locked);
+    let addr = format!("127.0.0.1:{}", free_port());
+    let mut worker =
+        WorkerProcess::start(&app, "n", &[("ORDERSUM_WORKER_METRICS_ADDR", &addr)]).await;
+
+    let job = run_window_summary(&app, &key, window(0)).await;
+    assert_eq!(job["Status"], "Succeeded", "{job}");
+    let page = scrape_until(&app, &addr, "jobs by status", |page| {
+        sample(page, r#"ordersum_worker_jobs{status="succeeded"}"#) == Some(1.0)
+    })
+    .await;
+    assert_eq!(value(&page, "ordersum_worker_queue_depth"), 0.0);
+    assert!(
+        !worker.log_text().contains("swept"),
+        "the worker swept although another held the lock"
+    );
     assert!(worker.terminate(Duration::from_secs(20)).await.success());
 }

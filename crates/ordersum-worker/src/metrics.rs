@@ -1,8 +1,8 @@
 //! Prometheus metrics of the worker, served on `GET /metrics` at
 //! `ORDERSUM_WORKER_METRICS_ADDR`: job runs by outcome and their duration,
-//! rows and bytes written, jobs in flight, and (from the sweeper) jobs by
-//! status, the queue depth and the oldest heartbeat. One recorder per
-//! process; every function here records one event.
+//! rows and bytes written, jobs in flight, and (read by every worker each
+//! sweep interval) jobs by status, the queue depth and the oldest heartbeat.
+//! One recorder per process; every function here records one event.
 
 use std::net::SocketAddr;
 use std::sync::OnceLock;
@@ -46,6 +46,7 @@ pub fn handle() -> Option<PrometheusHandle> {
                 .ok()?;
             let handle = builder.install_recorder().ok()?;
             describe();
+            start_at_zero();
             Some(handle)
         })
         .clone()
@@ -85,14 +86,35 @@ fn describe() {
     describe_gauge!(JOBS_IN_FLIGHT, "Job runs in progress in this worker");
     describe_gauge!(
         QUEUE_DEPTH,
-        "Jobs waiting to run (status queued), as of the last sweep"
+        "Jobs waiting to run (status queued), read every sweep interval"
     );
-    describe_gauge!(JOBS_BY_STATUS, "Jobs by status, as of the last sweep");
+    describe_gauge!(JOBS_BY_STATUS, "Jobs by status, read every sweep interval");
     describe_gauge!(
         HEARTBEAT_AGE,
         Unit::Seconds,
-        "Age of the oldest heartbeat among running jobs (0: none), as of the last sweep"
+        "Age of the oldest heartbeat among running jobs (0: none), read every sweep interval"
     );
+}
+
+/// Counters and the in-flight gauge exist from the start, at 0: a worker that
+/// has not run a job yet shows zeroes rather than no series (so that rates,
+/// ratios and "absent" alerts see it).
+fn start_at_zero() {
+    for name in [
+        JOBS_STARTED,
+        JOBS_SUCCEEDED,
+        JOBS_FAILED,
+        JOBS_RETRIED,
+        JOBS_CANCELLED,
+        JOBS_HANDED_BACK,
+        BYTES_STORED,
+    ] {
+        metrics::counter!(name).absolute(0);
+    }
+    for sheet in ["paid", "unpaid"] {
+        metrics::counter!(ROWS_WRITTEN, "sheet" => sheet).absolute(0);
+    }
+    metrics::gauge!(JOBS_IN_FLIGHT).set(0.0);
 }
 
 /// Serves `GET /metrics` on `addr` (installing the recorder); answers the

@@ -9,6 +9,8 @@
 //! of jobs no longer queued, and deletes rows of jobs that ended more than
 //! `ORDERSUM_JOB_ROW_RETENTION_DAYS` ago, each after the objects its
 //! attempts left.
+//! Every tick, every worker (sweeper or not) reads jobs by status into its
+//! metrics.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -21,7 +23,7 @@ use uuid::Uuid;
 use crate::job::{JobContext, TEMP_PREFIX};
 
 /// Advisory lock key of the sweeper ("ordrsump").
-const SWEEP_LOCK: i64 = 0x6f72_6472_7375_6d70;
+pub const SWEEP_LOCK: i64 = 0x6f72_6472_7375_6d70;
 /// Most rows one sweep handles per kind.
 const BATCH: i64 = 500;
 /// A queued job younger than this is left to the push that created it.
@@ -64,6 +66,12 @@ pub async fn run(ctx: Arc<JobContext>) {
 
 /// One sweep, if no other worker is sweeping; `None` when one is.
 pub async fn sweep_once(ctx: &JobContext) -> Result<Option<Sweep>, anyhow::Error> {
+    // Every worker, every tick, sweeper or not: dashboards and alerts take the
+    // max of these gauges over the workers, so a value left from a worker's
+    // last turn as the sweeper would stay stale there.
+    if let Err(err) = refresh_fleet_gauges(ctx).await {
+        tracing::warn!(error = %err, "reading jobs by status failed; gauges not updated");
+    }
     let mut lock = ctx.pool.acquire().await?;
     let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
         .bind(SWEEP_LOCK)
@@ -81,12 +89,17 @@ pub async fn sweep_once(ctx: &JobContext) -> Result<Option<Sweep>, anyhow::Error
     result.map(Some)
 }
 
-async fn sweep_locked(ctx: &JobContext) -> Result<Sweep, anyhow::Error> {
-    let mut sweep = Sweep::default();
-    // First, so a step failing below leaves the gauges fresh.
+/// Jobs by status, queue depth and the oldest heartbeat, into this worker's
+/// gauges.
+async fn refresh_fleet_gauges(ctx: &JobContext) -> Result<(), anyhow::Error> {
     let by_status = repo::count_jobs_by_status(&ctx.pool).await?;
     let heartbeat_age = repo::oldest_heartbeat_age_secs(&ctx.pool).await?;
     crate::metrics::jobs_swept(&by_status, heartbeat_age);
+    Ok(())
+}
+
+async fn sweep_locked(ctx: &JobContext) -> Result<Sweep, anyhow::Error> {
+    let mut sweep = Sweep::default();
     let stale = repo::requeue_stale_jobs(&ctx.pool, ctx.settings.stale_after()).await?;
     for id in &stale {
         tracing::warn!(job_id = %id, "worker stopped beating: job taken back");
