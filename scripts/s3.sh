@@ -56,9 +56,28 @@ install() {
     || fail "cargo install s3s-fs failed"
 }
 
+# An s3s-fs started from an earlier clone that has since been deleted (CI
+# checks out each run in a new folder) still answers, but from a data
+# directory that is gone: stop it, so a fresh one starts here.
+stop_orphaned_server() {
+  local pid args
+  for pid in $(pgrep -x s3s-fs || true); do
+    mapfile -d '' -t args <"/proc/$pid/cmdline" 2>/dev/null || continue
+    ((${#args[@]} > 0)) || continue
+    [[ " ${args[*]} " == *" --port $S3_PORT "* ]] || continue
+    # Its data directory, or the folder it was started from, deleted (the
+    # path may exist again: a new clone in the same place).
+    [[ ! -d "${args[-1]}" || "$(readlink "/proc/$pid/cwd")" == *" (deleted)" ]] || continue
+    say "stopping s3s-fs (pid $pid): the folder it serves from is gone"
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  done
+}
+
 start() {
   command -v curl >/dev/null || fail "curl not found"
   mkdir -p "$S3_STATE_DIR/data"
+  stop_orphaned_server
   if answers; then
     say "an S3 server with these keys already answers on $ENDPOINT"
   else

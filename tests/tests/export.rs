@@ -168,6 +168,39 @@ async fn the_s3_store_serves_the_workbook_through_an_expiring_presigned_url(pool
     worker.stop().await;
 }
 
+/// With `public_endpoint` the link names the host customers use (here
+/// `localhost` for the server the worker reaches as 127.0.0.1), and it works
+/// there: the signature covers that host.
+#[sqlx::test(migrations = "../migrations")]
+async fn s3_download_links_point_at_the_public_endpoint_and_work_there(pool: PgPool) {
+    let mut settings = test_settings();
+    s3_storage(&mut settings.storage);
+    let internal = std::env::var("S3_ENDPOINT").unwrap();
+    let public = internal.replace("127.0.0.1", "localhost");
+    assert_ne!(
+        public, internal,
+        "S3_ENDPOINT {internal} is not on 127.0.0.1"
+    );
+    settings.storage.url = format!("{}&public_endpoint={public}", settings.storage.url);
+    let app = spawn_app_with(pool, settings).await;
+    seed(&app.pool, COMPANY, 500, 30, 8).await;
+    let key = app.create_key(COMPANY).await;
+    let worker = spawn_worker(&app, |_| {}).await;
+    let job = run_window_summary(&app, &key, window_days_ago(30, 0)).await;
+    assert_eq!(job["Status"], "Succeeded", "{job}");
+    let url = job["Data"]["DownloadURL"].as_str().unwrap();
+    assert!(url.starts_with(&format!("{public}/")), "{url}");
+    let workbook = download_workbook(&app, &job).await;
+    let rows = data_rows(&workbook, "Paid Orders", true).len()
+        + data_rows(&workbook, "Unpaid Orders", false).len();
+    let progress = &job["Progress"];
+    let expected =
+        progress["PaidRows"].as_u64().unwrap() + progress["UnpaidRows"].as_u64().unwrap();
+    assert!(expected > 0, "{job}");
+    assert_eq!(rows as u64, expected);
+    worker.stop().await;
+}
+
 #[sqlx::test(migrations = "../migrations")]
 async fn a_full_sheet_continues_in_numbered_sheets_with_the_header_repeated(pool: PgPool) {
     let app = spawn_app_with(pool, test_settings()).await;

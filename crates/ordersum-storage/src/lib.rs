@@ -21,7 +21,7 @@ pub const XLSX_CONTENT_TYPE: &str =
 /// the worker (uploading). Its `Debug` leaves the secrets out.
 #[derive(Clone, clap::Args)]
 pub struct StorageSettings {
-    /// `file:///dir` or `s3://bucket[/prefix]?endpoint=URL&region=R&path_style=true`.
+    /// `file:///dir` or `s3://bucket[/prefix]?endpoint=URL&region=R&path_style=true&public_endpoint=URL`.
     #[arg(
         long = "storage",
         env = "ORDERSUM_STORAGE",

@@ -20,14 +20,20 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 #[derive(Debug, Clone)]
 pub struct S3Store {
     bucket: Box<Bucket>,
+    /// The bucket as customers reach it (`public_endpoint`), for presigned
+    /// URLs only; the same bucket when there is no such setting.
+    public_bucket: Box<Bucket>,
     prefix: String,
     upload_concurrency: usize,
 }
 
 impl S3Store {
-    /// `s3://bucket[/prefix]?endpoint=URL&region=R&path_style=true|false`.
+    /// `s3://bucket[/prefix]?endpoint=URL&region=R&path_style=true|false&public_endpoint=URL`.
     /// Without an endpoint the region's AWS endpoint is used; with one,
     /// path-style addressing is the default (MinIO and most test servers).
+    /// `public_endpoint`: where customers reach the same server when it is not
+    /// where ordersum reaches it (an internal endpoint in a cluster, `s3:9000`
+    /// in compose); download links are signed for it.
     pub(crate) fn open(url: &url::Url, settings: &StorageSettings) -> Result<Self> {
         let name = url
             .host_str()
@@ -40,13 +46,14 @@ impl S3Store {
             .unwrap_or_else(|| "us-east-1".to_owned());
         let endpoint = query.get("endpoint").filter(|e| !e.is_empty());
         let region = match endpoint {
-            Some(endpoint) => Region::Custom {
-                region: region_name,
-                endpoint: endpoint.trim_end_matches('/').to_owned(),
-            },
+            Some(endpoint) => custom_region(&region_name, endpoint, "endpoint")?,
             None => region_name
                 .parse()
                 .map_err(|err| StorageError::Config(format!("S3 region {region_name:?}: {err}")))?,
+        };
+        let public_region = match query.get("public_endpoint").filter(|e| !e.is_empty()) {
+            Some(public) => custom_region(&region_name, public, "public_endpoint")?,
+            None => region.clone(),
         };
         let path_style = match query.get("path_style").map(String::as_str) {
             Some("true" | "1") => true,
@@ -69,14 +76,17 @@ impl S3Store {
             None,
         )
         .map_err(|err| StorageError::Config(format!("S3 credentials: {err}")))?;
+        let mut public_bucket = Bucket::new(name, public_region, credentials.clone())?;
         let mut bucket =
             Bucket::new(name, region, credentials)?.with_request_timeout(REQUEST_TIMEOUT)?;
         if path_style {
             bucket.set_path_style();
+            public_bucket.set_path_style();
         }
         let prefix = url.path().trim_matches('/');
         Ok(S3Store {
             bucket,
+            public_bucket,
             prefix: if prefix.is_empty() {
                 "summaries".to_owned()
             } else {
@@ -129,7 +139,10 @@ impl S3Store {
             "response-content-disposition".to_owned(),
             content_disposition(file_name),
         )]);
-        Ok(self.bucket.presign_get(key, secs, Some(queries)).await?)
+        Ok(self
+            .public_bucket
+            .presign_get(key, secs, Some(queries))
+            .await?)
     }
 
     pub(crate) async fn delete(&self, key: &str) -> Result<()> {
@@ -167,11 +180,76 @@ impl S3Store {
     }
 }
 
+/// A region at `endpoint`, an http(s) URL (`what` names the setting).
+fn custom_region(region: &str, endpoint: &str, what: &str) -> Result<Region> {
+    let parsed = url::Url::parse(endpoint)
+        .map_err(|err| StorageError::Config(format!("S3 {what} {endpoint:?}: {err}")))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return Err(StorageError::Config(format!(
+            "S3 {what} {endpoint:?} is not an http(s) URL"
+        )));
+    }
+    Ok(Region::Custom {
+        region: region.to_owned(),
+        endpoint: endpoint.trim_end_matches('/').to_owned(),
+    })
+}
+
 /// Unreachable, timed out, throttled or 5xx: worth another try.
 pub(crate) fn is_retryable(err: &S3Error) -> bool {
     match err {
         S3Error::HttpFailWithBody(code, _) => *code >= 500 || *code == 429 || *code == 408,
         S3Error::HttpFail | S3Error::Io(_) | S3Error::Reqwest(_) => true,
         _ => false,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn open(url: &str) -> Result<S3Store> {
+        let mut settings = StorageSettings::new(url);
+        settings.access_key_id = Some("AKIAEXAMPLE".into());
+        settings.secret_access_key = Some("secret".into());
+        S3Store::open(&url::Url::parse(url).unwrap(), &settings)
+    }
+
+    #[tokio::test]
+    async fn download_links_are_signed_for_the_public_endpoint_when_one_is_set() {
+        let store = open(
+            "s3://sums/p?endpoint=http://s3:9000&region=us-east-1\
+             &public_endpoint=https://downloads.example.com/",
+        )
+        .unwrap();
+        let url = store
+            .presign("p/1/a.xlsx", "a.xlsx", Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert!(
+            url.starts_with("https://downloads.example.com/sums/p/1/a.xlsx?"),
+            "{url}"
+        );
+        assert!(url.contains("X-Amz-Signature="), "{url}");
+
+        let internal = open("s3://sums/p?endpoint=http://s3:9000&region=us-east-1").unwrap();
+        let url = internal
+            .presign("p/1/a.xlsx", "a.xlsx", Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert!(url.starts_with("http://s3:9000/sums/p/1/a.xlsx?"), "{url}");
+    }
+
+    #[test]
+    fn an_endpoint_that_is_not_an_http_url_is_refused_at_start() {
+        for url in [
+            "s3://sums?endpoint=s3:9000",
+            "s3://sums?endpoint=http://s3:9000&public_endpoint=ftp://x",
+            "s3://sums?endpoint=http://s3:9000&public_endpoint=downloads.example.com",
+        ] {
+            let err = open(url).unwrap_err().to_string();
+            assert!(err.contains("endpoint"), "{url}: {err}");
+        }
     }
 }
