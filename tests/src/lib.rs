@@ -138,7 +138,7 @@ pub async fn spawn_app_with(pool: PgPool, settings: Settings) -> TestApp {
 /// A worker running in this process on the app's queue and store.
 pub struct TestWorker {
     pub temp_dir: PathBuf,
-    pub ctx: Arc<ordersum_worker::job::JobContext>,
+    pub ctx: Arc<ordersum_worker::context::JobContext>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     handle: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -180,7 +180,7 @@ pub fn worker_settings(app: &TestApp) -> WorkerSettings {
 pub async fn idle_worker_context(
     app: &TestApp,
     tweak: impl FnOnce(&mut WorkerSettings),
-) -> Arc<ordersum_worker::job::JobContext> {
+) -> Arc<ordersum_worker::context::JobContext> {
     let mut settings = worker_settings(app);
     tweak(&mut settings);
     ordersum_worker::startup::job_context(settings, app.pool.clone())
@@ -190,7 +190,7 @@ pub async fn idle_worker_context(
 
 /// One sweep by hand, waiting for the lock while another sweeper (a
 /// running worker's) holds it.
-pub async fn sweep(ctx: &ordersum_worker::job::JobContext) -> ordersum_worker::sweeper::Sweep {
+pub async fn sweep(ctx: &ordersum_worker::context::JobContext) -> ordersum_worker::sweeper::Sweep {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
         if let Some(sweep) = ordersum_worker::sweeper::sweep_once(ctx).await.unwrap() {

@@ -66,7 +66,10 @@ async fn duplicate_deliveries_run_a_job_once(pool: PgPool) {
         } else {
             b.ctx.clone()
         };
-        async move { ordersum_worker::job::settle(&ctx, id).await }
+        async move {
+            ordersum_worker::runner::run_delivery(&ctx, &ordersum_worker::export::OrderSummary, id)
+                .await
+        }
     });
     futures::future::join_all(deliveries).await;
     let job = wait_until_ended(&app, &key, &id.to_string()).await;

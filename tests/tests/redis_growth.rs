@@ -12,7 +12,7 @@ use ordersum_tests::oracle::COMPANY;
 use ordersum_tests::{
     Key, TestApp, redis_url, ret_code, seed, spawn_app_with, spawn_worker, sweep, test_settings,
 };
-use ordersum_worker::job::JobContext;
+use ordersum_worker::context::JobContext;
 use sqlx::PgPool;
 use tokio::time::Instant;
 use uuid::Uuid;

@@ -21,23 +21,13 @@ impl Error {
     pub fn to_api_error(&self) -> ApiError {
         match self {
             Error::Api(api) => api.clone(),
-            Error::Database(err) if is_unavailable(err) => ApiError::Unavailable,
+            Error::Database(err) if ordersum_model::db::is_transient(err) => ApiError::Unavailable,
             Error::Database(_) => ApiError::Internal,
             Error::Storage(err) if err.is_retryable() => ApiError::Unavailable,
             Error::Storage(_) => ApiError::Internal,
             Error::Queue(_) => ApiError::Unavailable,
         }
     }
-}
-
-fn is_unavailable(err: &sqlx::Error) -> bool {
-    matches!(
-        err,
-        sqlx::Error::Io(_)
-            | sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::Tls(_)
-    ) || matches!(err, sqlx::Error::Database(db) if db.code().is_some_and(|c| c.starts_with("57P") || c.starts_with("08")))
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

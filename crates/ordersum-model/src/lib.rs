@@ -3,6 +3,7 @@
 //! lifecycle, RetCodes, UCloud request signatures, the job repository and the
 //! migrations. It depends on neither axum nor apalis.
 
+pub mod db;
 pub mod job;
 pub mod keycrypt;
 pub mod params;

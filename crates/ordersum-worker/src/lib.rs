@@ -2,9 +2,11 @@
 //! in Postgres, streams its orders page by page into a constant-memory Excel
 //! workbook, uploads it to the object store and finishes the job.
 
-pub mod job;
+pub mod context;
+pub mod export;
 pub mod metrics;
 pub mod orders;
+pub mod runner;
 pub mod settings;
 pub mod startup;
 pub mod sweeper;

@@ -18,7 +18,9 @@ use sqlx::PgPool;
 use tokio::sync::{Semaphore, watch};
 use tokio_util::task::TaskTracker;
 
-use crate::job::{self, JobContext};
+use crate::context::JobContext;
+use crate::export::OrderSummary;
+use crate::runner;
 use crate::settings::Settings;
 use crate::sweeper;
 
@@ -111,7 +113,7 @@ async fn consume(ctx: &Arc<JobContext>, stop: watch::Receiver<bool>) {
             .backend(backend)
             .concurrency(concurrency)
             .data(ctx.clone())
-            .build(job::handle);
+            .build(runner::handle::<OrderSummary>);
         let mut stop_signal = stop.clone();
         let outcome = worker
             .run_until(async move {

@@ -20,7 +20,8 @@ use anyhow::Context;
 use ordersum_model::repo;
 use uuid::Uuid;
 
-use crate::job::{JobContext, TEMP_PREFIX};
+use crate::context::JobContext;
+use crate::export::TEMP_PREFIX;
 
 /// Advisory lock key of the sweeper ("ordrsump").
 pub const SWEEP_LOCK: i64 = 0x6f72_6472_7375_6d70;

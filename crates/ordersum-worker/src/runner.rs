@@ -1,0 +1,440 @@
+//! The job lifecycle, whatever the work: take a delivery into a job slot,
+//! claim the row, run the work under a heartbeat (progress, and the check
+//! that the row is still this attempt's), a time limit and the shutdown
+//! hand-back, then finish the row, retry it with backoff, hand it back or
+//! fail it. The work itself (the order-summary export, `crate::export`) is a
+//! [`Work`]: the runner knows nothing of workbooks or storage.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use apalis::prelude::{BoxDynError, Data};
+use ordersum_model::repo::{self, FinishedFile};
+use ordersum_model::{Job, JobMessage, JobStatus};
+use tokio::sync::watch;
+use tracing::Instrument;
+use uuid::Uuid;
+
+use crate::context::JobContext;
+use crate::metrics::{self, RunOutcome};
+
+/// How long a delivered id may wait for its row to become visible (the API
+/// pushes inside the transaction that inserts it).
+const ROW_VISIBILITY_WAIT: Duration = Duration::from_secs(3);
+
+/// A kind of job the runner can run: produces the job's file.
+pub trait Work: Send + Sync + 'static {
+    type Error: WorkError;
+
+    /// Makes the file of `job` (this attempt's own object), reporting
+    /// progress to `attempt` and stopping soon after `attempt.stopping()`.
+    fn produce(
+        &self,
+        ctx: &JobContext,
+        job: &Job,
+        attempt: &Arc<Attempt>,
+    ) -> impl Future<Output = Result<FinishedFile, Self::Error>> + Send;
+
+    /// Removes a file `produce` made, when the row turned out to be no
+    /// longer this attempt's (cancelled, or taken back) as it finished.
+    fn discard(
+        &self,
+        ctx: &JobContext,
+        file: &FinishedFile,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+}
+
+/// A failure of the work, as the runner needs to judge it.
+pub trait WorkError: std::error::Error + Send + Sync + 'static {
+    /// Another attempt may succeed (a dependency was unavailable).
+    fn is_retryable(&self) -> bool;
+    /// What the customer reads, when the work has something specific to say.
+    fn customer_message(&self) -> Option<String> {
+        None
+    }
+}
+
+/// How an attempt ended, short of an error.
+#[derive(Debug)]
+pub enum Outcome {
+    Succeeded {
+        file: FinishedFile,
+        elapsed: Duration,
+    },
+    /// The row is no longer running for this worker: cancelled, or taken
+    /// back (the worker paused past the staleness limit) and now another
+    /// attempt's. This attempt stopped and removed what it made.
+    Abandoned,
+    HandedBack,
+}
+
+/// Why an attempt failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError<E: WorkError> {
+    #[error(transparent)]
+    Work(E),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("ran longer than {0:?}")]
+    TimedOut(Duration),
+}
+
+impl<E: WorkError> RunError<E> {
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            RunError::Work(err) => err.is_retryable(),
+            RunError::Database(err) => ordersum_model::db::is_transient(err),
+            RunError::TimedOut(_) => false,
+        }
+    }
+
+    /// What the customer reads in `ErrorMessage` (the cause is in the log).
+    pub fn customer_message(&self, max_attempts: i32) -> String {
+        match self {
+            RunError::TimedOut(limit) => format!(
+                "The order summary took longer than the allowed {} minutes. Narrow the time window or the filters and try again.",
+                limit.as_secs().div_ceil(60)
+            ),
+            RunError::Work(err) if err.customer_message().is_some() => {
+                err.customer_message().unwrap_or_default()
+            }
+            err if err.is_retryable() => format!(
+                "The order summary could not be produced after {max_attempts} attempts because a service it depends on was unavailable. Please try again later."
+            ),
+            _ => "The order summary could not be produced. Please try again later.".into(),
+        }
+    }
+}
+
+/// One attempt's shared state: its progress, written by the work and read
+/// by the heartbeat, and whether the work must stop.
+#[derive(Debug, Default)]
+pub struct Attempt {
+    paid: AtomicU64,
+    unpaid: AtomicU64,
+    /// The work must stop at the next page.
+    stop: AtomicBool,
+    /// The row is no longer running for this worker (cancelled, or taken
+    /// back by the sweeper after this worker stopped beating).
+    lost: AtomicBool,
+}
+
+impl Attempt {
+    /// Rows written so far, reported with the next heartbeat.
+    pub fn record_progress(&self, paid: u64, unpaid: u64) {
+        self.paid.store(paid, Ordering::Relaxed);
+        self.unpaid.store(unpaid, Ordering::Relaxed);
+    }
+
+    /// The work must stop: time limit, hand-back, cancel, or it failed.
+    pub fn stopping(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+
+    pub fn request_stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+
+    /// The row is no longer this attempt's.
+    pub fn lost(&self) -> bool {
+        self.lost.load(Ordering::SeqCst)
+    }
+}
+
+/// The apalis handler: takes a job slot and runs the delivery in a task of
+/// its own, so a Redis hiccup that stops the consumer never stops a running
+/// job. While draining, the delivery is pushed back for another worker.
+pub async fn handle<W: Work + Default>(
+    message: JobMessage,
+    ctx: Data<Arc<JobContext>>,
+) -> Result<(), BoxDynError> {
+    let ctx: Arc<JobContext> = (*ctx).clone();
+    let job_id = message.job_id;
+    let permit = if ctx.draining.load(Ordering::SeqCst) {
+        None
+    } else {
+        ctx.slots.clone().acquire_owned().await.ok()
+    };
+    match permit {
+        Some(permit) if !ctx.draining.load(Ordering::SeqCst) => {
+            let span = tracing::info_span!("job", %job_id, worker = %ctx.worker_id);
+            let task_ctx = ctx.clone();
+            ctx.tasks.spawn(
+                async move {
+                    let _permit = permit;
+                    run_delivery(&task_ctx, &W::default(), job_id).await;
+                }
+                .instrument(span),
+            );
+        }
+        _ => {
+            tracing::info!(%job_id, "shutting down: delivery pushed back");
+            ctx.queue.push(job_id).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs one delivery of `job_id` and records how it ended.
+pub async fn run_delivery<W: Work>(ctx: &JobContext, work: &W, job_id: Uuid) {
+    let job = match claim(ctx, job_id).await {
+        Ok(Ok(job)) => job,
+        Ok(Err(status)) => {
+            tracing::info!(?status, "job not claimable; skipped");
+            return;
+        }
+        Err(err) => {
+            // The sweeper pushes it again once Postgres answers.
+            tracing::error!(error = %err, "could not claim the job");
+            return;
+        }
+    };
+    if let Err(err) = ctx.queue.taken(job.id).await {
+        tracing::warn!(error = %err, "could not clear the queue marker");
+    }
+    let run = metrics::run_started();
+    let max_attempts = ctx.settings.max_attempts;
+    if job.attempts > max_attempts {
+        let message = format!(
+            "The order summary could not be produced after {max_attempts} attempts. Please try again later."
+        );
+        mark_failed(ctx, &job, &message).await;
+        run.ended(RunOutcome::Failed);
+        return;
+    }
+    match run_attempt(ctx, work, &job).await {
+        Ok(Outcome::Succeeded { file, elapsed }) => {
+            tracing::info!(
+                paid_rows = file.paid_rows,
+                unpaid_rows = file.unpaid_rows,
+                size = file.size,
+                attempt = job.attempts,
+                elapsed_ms = elapsed.as_millis() as u64,
+                "job succeeded"
+            );
+            metrics::summary_stored(
+                file.paid_rows as u64,
+                file.unpaid_rows as u64,
+                file.size as u64,
+            );
+            run.ended(RunOutcome::Succeeded);
+        }
+        Ok(Outcome::Abandoned) => {
+            tracing::info!(
+                attempt = job.attempts,
+                "job no longer ours (cancelled or taken back): attempt abandoned, its files removed"
+            );
+            run.ended(RunOutcome::Cancelled);
+        }
+        Ok(Outcome::HandedBack) => {
+            tracing::info!("shutdown grace period over: job handed back");
+            requeue(ctx, &job, Duration::ZERO).await;
+            run.ended(RunOutcome::HandedBack);
+        }
+        Err(err) if err.is_retryable() && job.attempts < max_attempts => {
+            let delay = ctx.settings.retry_delay(job.attempts);
+            tracing::warn!(error = %err, attempt = job.attempts, delay_ms = delay.as_millis() as u64, "job failed; retrying");
+            requeue(ctx, &job, delay).await;
+            run.ended(RunOutcome::Retried);
+        }
+        Err(err) => {
+            tracing::error!(error = %err, attempt = job.attempts, "job failed");
+            mark_failed(ctx, &job, &err.customer_message(max_attempts)).await;
+            run.ended(RunOutcome::Failed);
+        }
+    }
+}
+
+/// This process's attempt at `job`, which every update of the row names.
+fn owner<'a>(ctx: &'a JobContext, job: &Job) -> repo::Attempt<'a> {
+    repo::Attempt {
+        worker_id: &ctx.worker_id,
+        attempt: job.attempts,
+    }
+}
+
+/// Puts the job back in the queue to run after `delay`. When Postgres or
+/// Redis refuses, the sweeper finishes the work (stale heartbeat, or queued
+/// with no push behind it).
+async fn requeue(ctx: &JobContext, job: &Job, delay: Duration) {
+    match repo::requeue_job(&ctx.pool, job.id, owner(ctx, job), delay.as_secs_f64()).await {
+        Ok(true) => {
+            if let Err(err) = ctx.queue.push_after(job.id, delay).await {
+                tracing::warn!(error = %err, "could not push the job again; the sweeper will");
+            }
+        }
+        Ok(false) => tracing::info!("job no longer ours; not requeued"),
+        Err(err) => tracing::error!(error = %err, "could not requeue the job; the sweeper will"),
+    }
+}
+
+async fn mark_failed(ctx: &JobContext, job: &Job, message: &str) {
+    match repo::fail_job(&ctx.pool, job.id, owner(ctx, job), message).await {
+        Ok(true) => {}
+        Ok(false) => tracing::info!("job no longer ours; not marked failed"),
+        Err(err) => {
+            tracing::error!(error = %err, "could not mark the job failed; the sweeper will retry it");
+        }
+    }
+}
+
+/// The job, now running for this worker; or the status that keeps it from
+/// running (`None`: no such row).
+async fn claim(
+    ctx: &JobContext,
+    job_id: Uuid,
+) -> Result<Result<Job, Option<JobStatus>>, sqlx::Error> {
+    let deadline = Instant::now() + ROW_VISIBILITY_WAIT;
+    loop {
+        if let Some(job) = repo::claim_job(
+            &ctx.pool,
+            job_id,
+            &ctx.worker_id,
+            ctx.settings.stale_after(),
+        )
+        .await?
+        {
+            return Ok(Ok(job));
+        }
+        match repo::find_job(&ctx.pool, job_id).await? {
+            // Queued: it became visible between the two queries; claim again.
+            Some(job) if job.status == JobStatus::Queued => {}
+            Some(job) => return Ok(Err(Some(job.status))),
+            None if Instant::now() >= deadline => return Ok(Err(None)),
+            None => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}
+
+/// One attempt: the work under its heartbeat, its time limit and the
+/// shutdown hand-back, then the row finished with the work's file.
+async fn run_attempt<W: Work>(
+    ctx: &JobContext,
+    work: &W,
+    job: &Job,
+) -> Result<Outcome, RunError<W::Error>> {
+    let started = Instant::now();
+    let attempt = Arc::new(Attempt::default());
+    let produced = work.produce(ctx, job, &attempt);
+    let limit = Duration::from_secs(ctx.settings.job_timeout_secs.max(1));
+    let deadline = tokio::time::sleep(limit);
+    let handback = handback_requested(ctx.handback.subscribe());
+    tokio::pin!(produced, deadline, handback);
+    let mut tick = tokio::time::interval(ctx.settings.progress_interval());
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let out = loop {
+        tokio::select! {
+            out = &mut produced => break out.map_err(RunError::Work),
+            _ = tick.tick() => heartbeat(ctx, job, &attempt).await,
+            () = &mut deadline => {
+                attempt.request_stop();
+                break Err(RunError::TimedOut(limit));
+            }
+            () = &mut handback => {
+                attempt.request_stop();
+                return Ok(Outcome::HandedBack);
+            }
+        }
+    };
+    let file = match out {
+        Ok(file) => file,
+        Err(err) => {
+            // A job that is no longer ours is neither retried nor failed by
+            // this attempt (e.g. a worker paused past the staleness limit,
+            // whose temp directory was swept meanwhile): one more beat tells.
+            if !attempt.lost() {
+                heartbeat(ctx, job, &attempt).await;
+            }
+            if attempt.lost() {
+                tracing::info!(error = %err, "attempt failed after losing its job");
+                return Ok(Outcome::Abandoned);
+            }
+            return Err(err);
+        }
+    };
+    let finished = repo::finish_job(
+        &ctx.pool,
+        job.id,
+        owner(ctx, job),
+        &file,
+        ctx.settings.retention_secs(),
+    )
+    .await?;
+    if !finished {
+        // Cancelled (or taken back) while storing: this attempt's file must
+        // not outlive it; the winner's, under its own key, is untouched.
+        work.discard(ctx, &file).await.map_err(RunError::Work)?;
+        return Ok(Outcome::Abandoned);
+    }
+    Ok(Outcome::Succeeded {
+        file,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Resolves once the hand-back is asked for; never if it cannot be.
+async fn handback_requested(mut rx: watch::Receiver<bool>) {
+    if rx.wait_for(|handback| *handback).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Writes progress and the heartbeat; a row no longer running for this
+/// worker (cancelled, or taken back) stops the work.
+async fn heartbeat(ctx: &JobContext, job: &Job, attempt: &Attempt) {
+    let (paid, unpaid) = (
+        attempt.paid.load(Ordering::Relaxed),
+        attempt.unpaid.load(Ordering::Relaxed),
+    );
+    match repo::record_progress(
+        &ctx.pool,
+        job.id,
+        owner(ctx, job),
+        paid as i64,
+        unpaid as i64,
+    )
+    .await
+    {
+        Ok(true) => {}
+        Ok(false) => {
+            attempt.lost.store(true, Ordering::SeqCst);
+            attempt.request_stop();
+        }
+        Err(err) => tracing::warn!(error = %err, "could not record progress"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("test failure")]
+    struct Failure {
+        retryable: bool,
+    }
+
+    impl WorkError for Failure {
+        fn is_retryable(&self) -> bool {
+            self.retryable
+        }
+    }
+
+    #[test]
+    fn connection_failures_are_retried_time_outs_and_bad_data_are_not() {
+        let work = |retryable| RunError::Work(Failure { retryable });
+        assert!(work(true).is_retryable());
+        assert!(!work(false).is_retryable());
+        assert!(RunError::<Failure>::Database(sqlx::Error::PoolTimedOut).is_retryable());
+        assert!(!RunError::<Failure>::Database(sqlx::Error::RowNotFound).is_retryable());
+        assert!(!RunError::<Failure>::TimedOut(Duration::from_secs(60)).is_retryable());
+        assert!(
+            RunError::<Failure>::TimedOut(Duration::from_secs(90))
+                .customer_message(3)
+                .contains("allowed 2 minutes")
+        );
+        assert!(work(true).customer_message(3).contains("after 3 attempts"));
+    }
+}
