@@ -5,12 +5,15 @@
 
 #![allow(clippy::unwrap_used)]
 
+use std::time::Duration;
+
 use ordersum_model::repo::{self, Attempt, FinishedFile};
 use ordersum_model::{JobStatus, Limits, Params, SummaryRequest};
 use sqlx::PgPool;
 use uuid::Uuid;
 
 const WORKER: &str = "worker-a";
+const STALE: Duration = Duration::from_secs(30);
 
 async fn status(pool: &PgPool, id: Uuid) -> JobStatus {
     repo::find_job(pool, id).await.unwrap().unwrap().status
@@ -26,7 +29,7 @@ async fn an_old_attempt_of_the_same_worker_cannot_touch_the_new_one(pool: PgPool
         .unwrap();
     tx.commit().await.unwrap();
 
-    let first = repo::claim_job(&pool, job.id, WORKER, 30.0)
+    let first = repo::claim_job(&pool, job.id, WORKER, STALE)
         .await
         .unwrap()
         .unwrap();
@@ -38,10 +41,10 @@ async fn an_old_attempt_of_the_same_worker_cannot_touch_the_new_one(pool: PgPool
         .await
         .unwrap();
     assert_eq!(
-        repo::requeue_stale_jobs(&pool, 30.0).await.unwrap(),
+        repo::requeue_stale_jobs(&pool, STALE).await.unwrap(),
         vec![job.id]
     );
-    let second = repo::claim_job(&pool, job.id, WORKER, 30.0)
+    let second = repo::claim_job(&pool, job.id, WORKER, STALE)
         .await
         .unwrap()
         .unwrap();
@@ -57,7 +60,11 @@ async fn an_old_attempt_of_the_same_worker_cannot_touch_the_new_one(pool: PgPool
             .unwrap()
     );
     assert!(!repo::fail_job(&pool, job.id, old, "boom").await.unwrap());
-    assert!(!repo::requeue_job(&pool, job.id, old, 0.0).await.unwrap());
+    assert!(
+        !repo::requeue_job(&pool, job.id, old, Duration::ZERO)
+            .await
+            .unwrap()
+    );
     let file = FinishedFile {
         key: format!("summaries/1/{}/{}/old.xlsx", job.id, first.attempts),
         name: "old.xlsx".into(),
@@ -66,7 +73,7 @@ async fn an_old_attempt_of_the_same_worker_cannot_touch_the_new_one(pool: PgPool
         unpaid_rows: 0,
     };
     assert!(
-        !repo::finish_job(&pool, job.id, old, &file, 60)
+        !repo::finish_job(&pool, job.id, old, &file, Duration::from_secs(60))
             .await
             .unwrap()
     );
@@ -86,7 +93,7 @@ async fn an_old_attempt_of_the_same_worker_cannot_touch_the_new_one(pool: PgPool
         ..file
     };
     assert!(
-        repo::finish_job(&pool, job.id, current, &file, 60)
+        repo::finish_job(&pool, job.id, current, &file, Duration::from_secs(60))
             .await
             .unwrap()
     );

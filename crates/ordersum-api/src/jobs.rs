@@ -141,7 +141,7 @@ async fn enqueue(state: &AppState, company_id: i64, request: &SummaryRequest) ->
     let mut tx = state.pool.begin().await?;
     repo::lock_company(&mut tx, company_id).await?;
     if let Some(job) =
-        repo::find_reusable_job(&mut tx, company_id, &hash, state.settings.dedup_fresh_secs).await?
+        repo::find_reusable_job(&mut tx, company_id, &hash, state.settings.dedup_fresh()).await?
     {
         tx.commit().await?;
         tracing::info!(job_id = %job.id, company_id, "equal request answered with existing job");

@@ -24,7 +24,7 @@ pub struct Settings {
     pub max_active_jobs: i64,
     /// A succeeded job answers an equal request for this many seconds after it finished.
     #[arg(long, env = "ORDERSUM_DEDUP_FRESH_SECONDS", default_value_t = 60)]
-    pub dedup_fresh_secs: i64,
+    pub dedup_fresh_secs: u64,
     /// Longest StartTime..EndTime window, in days.
     #[arg(long, env = "ORDERSUM_MAX_SPAN_DAYS", default_value_t = 366)]
     pub max_span_days: i64,
@@ -134,6 +134,11 @@ impl Settings {
 
     pub fn dependency_timeout(&self) -> Duration {
         Duration::from_millis(self.dependency_timeout_ms)
+    }
+
+    /// How long a succeeded job answers an equal request.
+    pub fn dedup_fresh(&self) -> Duration {
+        Duration::from_secs(self.dedup_fresh_secs)
     }
 }
 

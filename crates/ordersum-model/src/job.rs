@@ -45,14 +45,33 @@ impl JobStatus {
     }
 }
 
-impl TryFrom<String> for JobStatus {
-    type Error = String;
+/// Stored as its `as_db` text in `summary_jobs.status`.
+impl sqlx::Type<sqlx::Postgres> for JobStatus {
+    fn type_info() -> sqlx::postgres::PgTypeInfo {
+        <&str as sqlx::Type<sqlx::Postgres>>::type_info()
+    }
 
-    fn try_from(value: String) -> Result<Self, Self::Error> {
+    fn compatible(ty: &sqlx::postgres::PgTypeInfo) -> bool {
+        <&str as sqlx::Type<sqlx::Postgres>>::compatible(ty)
+    }
+}
+
+impl sqlx::Encode<'_, sqlx::Postgres> for JobStatus {
+    fn encode_by_ref(
+        &self,
+        buf: &mut sqlx::postgres::PgArgumentBuffer,
+    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        <&str as sqlx::Encode<sqlx::Postgres>>::encode(self.as_db(), buf)
+    }
+}
+
+impl sqlx::Decode<'_, sqlx::Postgres> for JobStatus {
+    fn decode(value: sqlx::postgres::PgValueRef<'_>) -> Result<Self, sqlx::error::BoxDynError> {
+        let text = <&str as sqlx::Decode<sqlx::Postgres>>::decode(value)?;
         JobStatus::ALL
             .into_iter()
-            .find(|s| s.as_db() == value)
-            .ok_or_else(|| format!("unknown job status {value:?}"))
+            .find(|s| s.as_db() == text)
+            .ok_or_else(|| format!("unknown job status {text:?}").into())
     }
 }
 
@@ -63,7 +82,6 @@ pub struct Job {
     pub company_id: i64,
     pub request: sqlx::types::Json<serde_json::Value>,
     pub request_hash: String,
-    #[sqlx(try_from = "String")]
     pub status: JobStatus,
     pub attempts: i32,
     pub paid_rows: i64,

@@ -1,10 +1,12 @@
 //! Queries on `api_keys` and `summary_jobs`, one per function. Every job
 //! query is scoped to a company: another company's job does not exist.
 
+use std::time::Duration;
+
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
-use crate::job::Job;
+use crate::job::{Job, JobStatus};
 use crate::request::SummaryRequest;
 
 /// An API key pair and the company it acts for.
@@ -77,23 +79,23 @@ pub async fn lock_company(conn: &mut PgConnection, company_id: i64) -> Result<()
 }
 
 /// A job the same request can be answered with: queued or running, or
-/// succeeded no longer than `fresh_secs` ago.
+/// succeeded no longer than `fresh` ago.
 #[tracing::instrument(skip_all, err)]
 pub async fn find_reusable_job(
     conn: &mut PgConnection,
     company_id: i64,
     request_hash: &str,
-    fresh_secs: i64,
+    fresh: Duration,
 ) -> Result<Option<Job>, sqlx::Error> {
     sqlx::query_as(job_query(
         r#"WHERE company_id = $1 AND request_hash = $2
              AND (status IN ('queued', 'running')
-                  OR (status = 'succeeded' AND finished_at > now() - make_interval(secs => $3)))
+                  OR (status = 'succeeded' AND finished_at > now() - $3))
            ORDER BY created_at DESC LIMIT 1"#,
     ))
     .bind(company_id)
     .bind(request_hash)
-    .bind(fresh_secs as f64)
+    .bind(fresh)
     .fetch_optional(conn)
     .await
 }
@@ -215,27 +217,27 @@ pub struct Attempt<'a> {
 }
 
 /// Takes a job for `worker_id`: a queued one, or a running one whose
-/// worker stopped beating `stale_secs` ago (it died). `None` otherwise
+/// worker stopped beating `stale` ago (it died). `None` otherwise
 /// (taken, cancelled or finished), so two deliveries never both run it.
 #[tracing::instrument(skip_all, err, fields(job_id = %id))]
 pub async fn claim_job(
     db: impl PgExecutor<'_>,
     id: Uuid,
     worker_id: &str,
-    stale_secs: f64,
+    stale: Duration,
 ) -> Result<Option<Job>, sqlx::Error> {
     let query = sqlx::AssertSqlSafe(format!(
         "UPDATE summary_jobs SET status = 'running', worker_id = $2, attempts = attempts + 1, \
          heartbeat_at = now(), started_at = now(), paid_rows = 0, unpaid_rows = 0, \
          error_message = NULL, retry_at = NULL \
          WHERE id = $1 AND (status = 'queued' OR (status = 'running' \
-               AND heartbeat_at < now() - make_interval(secs => $3))) \
+               AND heartbeat_at < now() - $3)) \
          RETURNING {JOB_COLUMNS}"
     ));
     sqlx::query_as(query)
         .bind(id)
         .bind(worker_id)
-        .bind(stale_secs)
+        .bind(stale)
         .fetch_optional(db)
         .await
 }
@@ -291,12 +293,12 @@ pub async fn finish_job(
     id: Uuid,
     owner: Attempt<'_>,
     file: &FinishedFile,
-    retention_secs: i64,
+    retention: Duration,
 ) -> Result<bool, sqlx::Error> {
     let result = sqlx::query(
         r#"UPDATE summary_jobs SET status = 'succeeded', finished_at = now(), heartbeat_at = now(),
                file_key = $3, file_name = $4, file_size = $5, paid_rows = $6, unpaid_rows = $7,
-               expires_at = now() + make_interval(secs => $8)
+               expires_at = now() + $8
            WHERE id = $1 AND worker_id = $2 AND attempts = $9 AND status = 'running'"#,
     )
     .bind(id)
@@ -306,7 +308,7 @@ pub async fn finish_job(
     .bind(file.size)
     .bind(file.paid_rows)
     .bind(file.unpaid_rows)
-    .bind(retention_secs as f64)
+    .bind(retention)
     .bind(owner.attempt)
     .execute(db)
     .await?;
@@ -345,41 +347,41 @@ pub async fn enum_labels(
 }
 
 /// `running → queued` for the worker that runs it, to run again after
-/// `delay_secs` (retry) or at once (handed back at shutdown).
+/// `delay` (retry) or at once (handed back at shutdown).
 #[tracing::instrument(skip_all, err, fields(job_id = %id))]
 pub async fn requeue_job(
     db: impl PgExecutor<'_>,
     id: Uuid,
     owner: Attempt<'_>,
-    delay_secs: f64,
+    delay: Duration,
 ) -> Result<bool, sqlx::Error> {
     let result = sqlx::query(
         r#"UPDATE summary_jobs SET status = 'queued', worker_id = NULL, heartbeat_at = NULL,
-               retry_at = now() + make_interval(secs => $3)
+               retry_at = now() + $3
            WHERE id = $1 AND worker_id = $2 AND attempts = $4 AND status = 'running'"#,
     )
     .bind(id)
     .bind(owner.worker_id)
-    .bind(delay_secs)
+    .bind(delay)
     .bind(owner.attempt)
     .execute(db)
     .await?;
     Ok(result.rows_affected() == 1)
 }
 
-/// Running jobs whose worker stopped beating for `stale_secs`, put back in
+/// Running jobs whose worker stopped beating for `stale`, put back in
 /// the queue (their worker died or lost its database).
 #[tracing::instrument(skip_all, err)]
 pub async fn requeue_stale_jobs(
     db: impl PgExecutor<'_>,
-    stale_secs: f64,
+    stale: Duration,
 ) -> Result<Vec<Uuid>, sqlx::Error> {
     sqlx::query_scalar(
         r#"UPDATE summary_jobs SET status = 'queued', worker_id = NULL, heartbeat_at = NULL, retry_at = NULL
-           WHERE status = 'running' AND heartbeat_at < now() - make_interval(secs => $1)
+           WHERE status = 'running' AND heartbeat_at < now() - $1
            RETURNING id"#,
     )
-    .bind(stale_secs)
+    .bind(stale)
     .fetch_all(db)
     .await
 }
@@ -388,16 +390,16 @@ pub async fn requeue_stale_jobs(
 #[tracing::instrument(skip_all, err)]
 pub async fn queued_jobs_due(
     db: impl PgExecutor<'_>,
-    older_than_secs: f64,
+    older_than: Duration,
     limit: i64,
 ) -> Result<Vec<Uuid>, sqlx::Error> {
     sqlx::query_scalar(
         r#"SELECT id FROM summary_jobs
            WHERE status = 'queued' AND (retry_at IS NULL OR retry_at <= now())
-             AND created_at < now() - make_interval(secs => $1)
+             AND created_at < now() - $1
            ORDER BY created_at LIMIT $2"#,
     )
-    .bind(older_than_secs)
+    .bind(older_than)
     .bind(limit)
     .fetch_all(db)
     .await
@@ -435,54 +437,54 @@ pub async fn expire_job(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool, sqlx:
 pub async fn job_is_live(
     db: impl PgExecutor<'_>,
     id: Uuid,
-    stale_secs: f64,
+    stale: Duration,
 ) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar(
         r#"SELECT EXISTS (SELECT 1 FROM summary_jobs WHERE id = $1 AND status = 'running'
-                          AND heartbeat_at >= now() - make_interval(secs => $2))"#,
+                          AND heartbeat_at >= now() - $2)"#,
     )
     .bind(id)
-    .bind(stale_secs)
+    .bind(stale)
     .fetch_one(db)
     .await
 }
 
 /// Up to `limit` ended jobs (failed, cancelled, expired) that finished
-/// more than `older_than_secs` ago, oldest first: (id, company), for the
+/// more than `older_than` ago, oldest first: (id, company), for the
 /// sweeper to delete their objects before their rows.
 #[tracing::instrument(skip_all, err)]
 pub async fn ended_jobs_past_row_retention(
     db: impl PgExecutor<'_>,
-    older_than_secs: f64,
+    older_than: Duration,
     limit: i64,
 ) -> Result<Vec<(Uuid, i64)>, sqlx::Error> {
     sqlx::query_as(
         r#"SELECT id, company_id FROM summary_jobs
            WHERE status IN ('failed', 'cancelled', 'expired')
-             AND finished_at < now() - make_interval(secs => $1)
+             AND finished_at < now() - $1
            ORDER BY finished_at LIMIT $2"#,
     )
-    .bind(older_than_secs)
+    .bind(older_than)
     .bind(limit)
     .fetch_all(db)
     .await
 }
 
 /// Deletes the rows of `ids` that are still of ended jobs finished more
-/// than `older_than_secs` ago; answers how many.
+/// than `older_than` ago; answers how many.
 #[tracing::instrument(skip_all, err)]
 pub async fn delete_old_ended_jobs(
     db: impl PgExecutor<'_>,
     ids: &[Uuid],
-    older_than_secs: f64,
+    older_than: Duration,
 ) -> Result<u64, sqlx::Error> {
     let result = sqlx::query(
         r#"DELETE FROM summary_jobs
            WHERE id = ANY($1) AND status IN ('failed', 'cancelled', 'expired')
-             AND finished_at < now() - make_interval(secs => $2)"#,
+             AND finished_at < now() - $2"#,
     )
     .bind(ids)
-    .bind(older_than_secs)
+    .bind(older_than)
     .execute(db)
     .await?;
     Ok(result.rows_affected())
@@ -506,7 +508,7 @@ pub async fn queued_flags(
 #[tracing::instrument(skip_all, err)]
 pub async fn count_jobs_by_status(
     db: impl PgExecutor<'_>,
-) -> Result<Vec<(String, i64)>, sqlx::Error> {
+) -> Result<Vec<(JobStatus, i64)>, sqlx::Error> {
     sqlx::query_as(r#"SELECT status, count(*) FROM summary_jobs GROUP BY status"#)
         .fetch_all(db)
         .await

@@ -234,16 +234,16 @@ pub fn summary_stored(paid_rows: u64, unpaid_rows: u64, bytes: u64) {
 
 /// What a sweep read of the jobs table: rows by status and the age of the
 /// oldest heartbeat among running jobs.
-pub fn jobs_swept(by_status: &[(String, i64)], oldest_heartbeat_secs: Option<f64>) {
-    let count = |status: &str| {
+pub fn jobs_swept(by_status: &[(JobStatus, i64)], oldest_heartbeat_secs: Option<f64>) {
+    let count = |status: JobStatus| {
         by_status
             .iter()
-            .find(|(s, _)| s == status)
+            .find(|(s, _)| *s == status)
             .map_or(0, |(_, n)| *n)
     };
-    for status in JobStatus::ALL.map(JobStatus::as_db) {
-        metrics::gauge!(JOBS_BY_STATUS, "status" => status).set(count(status) as f64);
+    for status in JobStatus::ALL {
+        metrics::gauge!(JOBS_BY_STATUS, "status" => status.as_db()).set(count(status) as f64);
     }
-    metrics::gauge!(QUEUE_DEPTH).set(count(JobStatus::Queued.as_db()) as f64);
+    metrics::gauge!(QUEUE_DEPTH).set(count(JobStatus::Queued) as f64);
     metrics::gauge!(HEARTBEAT_AGE).set(oldest_heartbeat_secs.unwrap_or(0.0).max(0.0));
 }

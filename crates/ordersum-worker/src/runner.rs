@@ -259,7 +259,7 @@ fn owner<'a>(ctx: &'a JobContext, job: &Job) -> repo::Attempt<'a> {
 /// Redis refuses, the sweeper finishes the work (stale heartbeat, or queued
 /// with no push behind it).
 async fn requeue(ctx: &JobContext, job: &Job, delay: Duration) {
-    match repo::requeue_job(&ctx.pool, job.id, owner(ctx, job), delay.as_secs_f64()).await {
+    match repo::requeue_job(&ctx.pool, job.id, owner(ctx, job), delay).await {
         Ok(true) => {
             if let Err(err) = ctx.queue.push_after(job.id, delay).await {
                 tracing::warn!(error = %err, "could not push the job again; the sweeper will");
@@ -359,7 +359,7 @@ async fn run_attempt<W: Work>(
         job.id,
         owner(ctx, job),
         &file,
-        ctx.settings.retention_secs(),
+        ctx.settings.retention(),
     )
     .await?;
     if !finished {

@@ -146,16 +146,16 @@ impl Settings {
         Duration::from_millis(jittered)
     }
 
-    pub fn stale_after(&self) -> f64 {
-        self.stale_after_secs as f64
+    pub fn stale_after(&self) -> Duration {
+        Duration::from_secs(self.stale_after_secs)
     }
 
-    pub fn job_row_retention_secs(&self) -> f64 {
-        f64::from(self.job_row_retention_days) * 86_400.0
+    pub fn job_row_retention(&self) -> Duration {
+        Duration::from_secs(u64::from(self.job_row_retention_days) * 86_400)
     }
 
-    pub fn retention_secs(&self) -> i64 {
-        self.retention_hours.saturating_mul(3600)
+    pub fn retention(&self) -> Duration {
+        Duration::from_secs(self.retention_hours.unsigned_abs().saturating_mul(3600))
     }
 }
 

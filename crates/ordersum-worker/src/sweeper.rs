@@ -28,7 +28,7 @@ pub const SWEEP_LOCK: i64 = 0x6f72_6472_7375_6d70;
 /// Most rows one sweep handles per kind.
 const BATCH: i64 = 500;
 /// A queued job younger than this is left to the push that created it.
-const QUEUED_GRACE_SECS: f64 = 5.0;
+const QUEUED_GRACE: Duration = Duration::from_secs(5);
 /// A marker whose job has no row is kept this long: the API pushes inside
 /// the transaction that inserts the row, so the row may not be visible yet.
 const MARKER_WITHOUT_ROW_GRACE_SECS: u64 = 60;
@@ -170,7 +170,7 @@ async fn repush_lost(ctx: &JobContext) -> Result<usize, anyhow::Error> {
         .duration_since(std::time::UNIX_EPOCH)?
         .as_secs();
     let mut pushed = 0;
-    for id in repo::queued_jobs_due(&ctx.pool, QUEUED_GRACE_SECS, BATCH).await? {
+    for id in repo::queued_jobs_due(&ctx.pool, QUEUED_GRACE, BATCH).await? {
         let lost = match ctx.queue.pushed_at(id).await? {
             None => true,
             Some(at) => now.saturating_sub(at) > ctx.settings.repush_after_secs,
@@ -215,7 +215,7 @@ async fn expire(ctx: &JobContext) -> Result<usize, anyhow::Error> {
 /// left some): a row whose objects the store would not delete stays for
 /// the next sweep.
 async fn delete_old_rows(ctx: &JobContext) -> Result<u64, anyhow::Error> {
-    let older_than = ctx.settings.job_row_retention_secs();
+    let older_than = ctx.settings.job_row_retention();
     let jobs = repo::ended_jobs_past_row_retention(&ctx.pool, older_than, BATCH).await?;
     let mut cleared = Vec::with_capacity(jobs.len());
     let mut failure = None;
