@@ -8,6 +8,7 @@
 pub mod oracle;
 pub mod procs;
 
+use ordersum_runtime::ExposeSecret;
 use std::net::SocketAddr;
 
 use std::path::PathBuf;
@@ -166,7 +167,7 @@ impl TestWorker {
 pub fn worker_settings(app: &TestApp) -> WorkerSettings {
     let mut settings = WorkerSettings::new(
         "postgres://unused",
-        &app.settings.backends.redis_url,
+        app.settings.backends.redis_url.expose_secret(),
         &app.settings.storage.url,
     );
     settings.storage = app.settings.storage.clone();

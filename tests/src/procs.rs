@@ -2,6 +2,7 @@
 //! server and an S3 server (s3s-fs) of the test's own, on free local ports,
 //! each stopped when dropped.
 
+use ordersum_runtime::ExposeSecret;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -67,7 +68,7 @@ fn service_command(app: &TestApp, name: &str, log: &Path) -> Command {
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("DATABASE_URL", app.database_url())
-        .env("REDIS_URL", &app.settings.backends.redis_url)
+        .env("REDIS_URL", app.settings.backends.redis_url.expose_secret())
         .env("ORDERSUM_QUEUE", &app.settings.backends.queue)
         .env("ORDERSUM_STORAGE", &storage.url)
         .env(

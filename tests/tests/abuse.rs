@@ -572,7 +572,8 @@ async fn without_required_timestamps_sdk_calls_without_one_work_and_repeat(pool:
 async fn with_timestamps_required_and_redis_down_a_call_answers_2001(pool: PgPool) {
     let (app, _) = spawn(pool, |s| {
         s.require_timestamp = true;
-        s.backends.redis_url = format!("redis://127.0.0.1:{}", ordersum_tests::procs::free_port());
+        s.backends.redis_url =
+            format!("redis://127.0.0.1:{}", ordersum_tests::procs::free_port()).into();
         s.dependency_timeout_ms = 500;
     })
     .await;

@@ -108,7 +108,7 @@ async fn a_worker_killed_mid_export_leaves_its_job_to_another_worker(pool: PgPoo
 async fn redis_flushed_or_restarted_empty_loses_no_job(pool: PgPool) {
     let mut redis = RedisProcess::start().await;
     let mut settings = test_settings();
-    settings.backends.redis_url = redis.url();
+    settings.backends.redis_url = redis.url().into();
     settings.max_active_jobs = 20;
     settings.dependency_timeout_ms = 1000;
     let app = spawn_app_with(pool, settings).await;

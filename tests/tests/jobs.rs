@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use apalis::prelude::*;
 use apalis_redis::{Config, RedisStorage};
-use ordersum_model::JobMessage;
+use ordersum_queue::JobMessage;
 use ordersum_tests::{Key, TestApp, redis_url, ret_code, spawn_app, spawn_app_with, test_settings};
 use serde_json::{Value, json};
 use sqlx::PgPool;

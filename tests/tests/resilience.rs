@@ -24,7 +24,7 @@ const JULY: [(&str, &str); 3] = [
 #[sqlx::test(migrations = "../migrations")]
 async fn with_redis_down_enqueue_answers_2000_plus_and_writes_no_job(pool: PgPool) {
     let mut settings = test_settings();
-    settings.backends.redis_url = format!("redis://127.0.0.1:{}", closed_port().await);
+    settings.backends.redis_url = format!("redis://127.0.0.1:{}", closed_port().await).into();
     settings.dependency_timeout_ms = 500;
     let app = spawn_app_with(pool, settings).await;
     let key = app.create_key(5).await;

@@ -9,7 +9,8 @@ use std::process::Stdio;
 
 use ordersum_api::Settings;
 use ordersum_cli::keys::{EncryptCounts, create_key, encrypt_keys};
-use ordersum_model::keycrypt::{KeyCipher, KeyEncryptionSettings};
+use ordersum_model::keycrypt::KeyCipher;
+use ordersum_runtime::KeyEncryptionSettings;
 use ordersum_tests::procs::workspace_binary;
 use ordersum_tests::{Key, TestApp, ret_code, spawn_app_with, test_settings};
 use sqlx::PgPool;

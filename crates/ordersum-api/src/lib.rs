@@ -19,4 +19,4 @@ pub mod wire;
 pub use settings::Settings;
 pub use startup::Application;
 
-pub use ordersum_model::runtime::shutdown_signal;
+pub use ordersum_runtime::shutdown_signal;

@@ -1,6 +1,6 @@
 use clap::Parser;
 use ordersum_api::{Application, Settings, shutdown_signal};
-use ordersum_model::runtime::init_tracing;
+use ordersum_runtime::init_tracing;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use ordersum_model::Limits;
-pub use ordersum_model::runtime::{Backends, LogFormat};
+pub use ordersum_runtime::{Backends, LogFormat};
 use ordersum_storage::StorageSettings;
 
 /// Everything the API process can be told.
@@ -86,7 +86,7 @@ pub struct Settings {
     #[command(flatten)]
     pub storage: StorageSettings,
     #[command(flatten)]
-    pub key_encryption: ordersum_model::keycrypt::KeyEncryptionSettings,
+    pub key_encryption: ordersum_runtime::KeyEncryptionSettings,
 }
 
 impl Settings {

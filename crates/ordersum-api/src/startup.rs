@@ -1,6 +1,7 @@
 //! Builds the API: connects to Postgres and Redis, applies migrations, binds
 //! the listener (port 0 works, for tests) and serves until told to stop.
 
+use ordersum_runtime::ExposeSecret;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -56,7 +57,7 @@ impl Application {
     /// Connects to Postgres (applying pending migrations) and builds the app.
     pub async fn connect(settings: Settings) -> anyhow::Result<Self> {
         let pool = ordersum_model::connect_and_migrate(
-            &settings.backends.database_url,
+            settings.backends.database_url.expose_secret(),
             "ordersum-api",
             settings.db_max_connections,
             settings.dependency_timeout(),
@@ -70,7 +71,7 @@ impl Application {
     /// API starts (and answers 2000+, not ready) while Redis is down.
     pub async fn build(settings: Settings, pool: PgPool) -> anyhow::Result<Self> {
         let queue = JobQueue::open(
-            &settings.backends.redis_url,
+            settings.backends.redis_url.expose_secret(),
             &settings.backends.queue,
             settings.dependency_timeout(),
         )

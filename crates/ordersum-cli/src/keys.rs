@@ -4,7 +4,8 @@
 use std::io::Write;
 
 use anyhow::{Context, bail};
-use ordersum_model::keycrypt::{ExposeSecret, KeyCipher, KeyEncryptionSettings, StoredKey};
+use ordersum_model::keycrypt::{ExposeSecret, KeyCipher, StoredKey};
+use ordersum_runtime::KeyEncryptionSettings;
 use rand::CryptoRng;
 use sqlx::{PgExecutor, PgPool};
 

@@ -7,7 +7,8 @@ pub mod keys;
 pub mod seed;
 pub mod summary;
 
-pub use ordersum_model::runtime::{LogFormat, init_tracing};
+use ordersum_runtime::ExposeSecret;
+pub use ordersum_runtime::{LogFormat, init_tracing};
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -31,9 +32,10 @@ pub struct Cli {
         global = true,
         env = "DATABASE_URL",
         default_value = "postgres://localhost/ordersum",
-        hide_env_values = true
+        hide_env_values = true,
+        value_parser = ordersum_runtime::secret_text
     )]
-    pub database_url: String,
+    pub database_url: ordersum_runtime::SecretString,
     /// Log format on stderr: text or json (filter with RUST_LOG, default info).
     #[arg(
         long,
@@ -45,7 +47,7 @@ pub struct Cli {
     pub log_format: LogFormat,
     /// Keys encrypting API private keys at rest (used by `keys`).
     #[command(flatten)]
-    pub key_encryption: ordersum_model::keycrypt::KeyEncryptionSettings,
+    pub key_encryption: ordersum_runtime::KeyEncryptionSettings,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -71,7 +73,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::Keys(keys::KeysCommand::NewEncryptionKey { id }) = &cli.command {
         return keys::print_new_encryption_key(id);
     }
-    let pool = connect(&cli.database_url).await?;
+    let pool = connect(cli.database_url.expose_secret()).await?;
     let applied = migrate(&pool).await?;
     let outcome = match cli.command {
         Command::Migrate => {

@@ -240,53 +240,6 @@ fn decode_key(material: &str) -> Option<Vec<u8>> {
     (bytes.len() == 32).then_some(bytes)
 }
 
-/// The key encryption settings, flattened into the API's and the CLI's.
-#[derive(Clone, Default, clap::Args)]
-pub struct KeyEncryptionSettings {
-    /// Keys encrypting API private keys at rest: `id:key,...` (32 bytes as
-    /// base64 or hex); the first encrypts, all decrypt. Unset: plain text.
-    #[arg(
-        long,
-        global = true,
-        env = "ORDERSUM_KEY_ENCRYPTION_KEYS",
-        hide_env_values = true,
-        value_parser = secret_text
-    )]
-    pub key_encryption_keys: Option<SecretString>,
-}
-
-impl fmt::Debug for KeyEncryptionSettings {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let shown = self.key_encryption_keys.as_ref().map(|_| "[redacted]");
-        f.debug_struct("KeyEncryptionSettings")
-            .field("key_encryption_keys", &shown)
-            .finish()
-    }
-}
-
-impl KeyEncryptionSettings {
-    /// Settings holding `spec` (`id:key,...`).
-    pub fn from_spec(spec: impl Into<String>) -> Self {
-        KeyEncryptionSettings {
-            key_encryption_keys: Some(SecretString::from(spec.into())),
-        }
-    }
-
-    /// The keys, read and checked; an error names the bad entry, never its
-    /// material.
-    pub fn cipher(&self) -> Result<KeyCipher, KeyCryptError> {
-        match &self.key_encryption_keys {
-            Some(spec) => KeyCipher::parse(spec.expose_secret()),
-            None => Ok(KeyCipher::default()),
-        }
-    }
-}
-
-/// Takes the text as is: a parse error here would make clap print the value.
-fn secret_text(value: &str) -> Result<SecretString, std::convert::Infallible> {
-    Ok(SecretString::from(value))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -393,8 +346,7 @@ mod tests {
 
     #[test]
     fn secrets_never_print_in_debug() {
-        let settings = KeyEncryptionSettings::from_spec(K1);
-        let shown = format!("{settings:?} {:?}", settings.cipher().expect("keys"));
+        let shown = format!("{:?}", cipher(K1));
         assert!(!shown.contains("AAEC"), "{shown}");
         assert!(shown.contains("k1"), "{shown}");
         let entry = generate_key_entry("k9").expect("entry");

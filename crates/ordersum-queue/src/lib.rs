@@ -12,11 +12,21 @@
 
 use std::time::Duration;
 
-use apalis::prelude::{TaskBuilder, TaskSink};
+use apalis::prelude::{BackendExt, IntervalStrategy, PollWith, TaskBuilder, TaskSink};
 use apalis_redis::{Config, ConnectionManager, RedisStorage};
-use ordersum_model::JobMessage;
 use redis::aio::ConnectionManagerConfig;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+
+/// Name of the Redis queue (apalis-redis namespace) that carries job ids.
+pub const DEFAULT_QUEUE: &str = "ordersum:summary-jobs";
+
+/// What the queue carries: only the job id. The `summary_jobs` row holds the
+/// request, so a message can be re-pushed at any time without losing data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobMessage {
+    pub job_id: Uuid,
+}
 
 /// Removes apalis-redis' records of up to `ARGV[1]` finished tasks: each id
 /// popped from the done and dead sets loses its data field, its result and
@@ -90,6 +100,19 @@ impl JobQueue {
             .queue(name)
             .heartbeat_interval(Duration::from_secs(5))
             .missed_heartbeats(3)
+    }
+
+    /// The apalis-redis backend a worker consumes this queue with: up to
+    /// `batch` ids taken per poll, Redis polled every `poll_interval` when
+    /// idle.
+    pub fn consumer(
+        &self,
+        batch: usize,
+        poll_interval: Duration,
+    ) -> PollWith<RedisStorage<JobMessage>, IntervalStrategy> {
+        RedisStorage::new(self.conn.clone())
+            .with_config(Self::config(&self.name).batch_size(batch))
+            .poll_with_interval(poll_interval)
     }
 
     /// A Redis connection (for the worker's apalis backend and health checks).

@@ -1,5 +1,5 @@
 use clap::Parser;
-use ordersum_model::runtime::{init_tracing, shutdown_signal};
+use ordersum_runtime::{init_tracing, shutdown_signal};
 use ordersum_worker::{Settings, startup};
 
 fn main() -> anyhow::Result<()> {

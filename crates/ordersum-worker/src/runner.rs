@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use apalis::prelude::{BoxDynError, Data};
 use ordersum_model::repo::{self, FinishedFile};
-use ordersum_model::{Job, JobMessage, JobStatus};
+use ordersum_model::{Job, JobStatus};
+use ordersum_queue::JobMessage;
 use tokio::sync::watch;
 use tracing::Instrument;
 use uuid::Uuid;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use ordersum_model::runtime::Backends;
+use ordersum_runtime::Backends;
 use ordersum_storage::StorageSettings;
 
 use crate::workbook::EXCEL_MAX_DATA_ROWS;
@@ -126,6 +126,10 @@ impl Settings {
 
     pub fn temp_dir(&self) -> PathBuf {
         self.temp_dir.clone().unwrap_or_else(std::env::temp_dir)
+    }
+
+    pub fn poll_interval(&self) -> Duration {
+        Duration::from_millis(self.poll_interval_ms)
     }
 
     pub fn progress_interval(&self) -> Duration {

@@ -3,6 +3,7 @@
 //! stops taking jobs, lets running ones finish within the grace period and
 //! hands the rest back to the queue.
 
+use ordersum_runtime::ExposeSecret;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,8 +11,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use apalis::prelude::*;
-use apalis_redis::RedisStorage;
-use ordersum_model::JobMessage;
 use ordersum_queue::JobQueue;
 use ordersum_storage::Store;
 use sqlx::PgPool;
@@ -28,7 +27,7 @@ use crate::sweeper;
 /// pending migrations.
 pub async fn connect_database(settings: &Settings, worker_id: &str) -> anyhow::Result<PgPool> {
     let pool = ordersum_model::connect_and_migrate(
-        &settings.backends.database_url,
+        settings.backends.database_url.expose_secret(),
         worker_id,
         settings.db_max_connections,
         Duration::from_secs(10),
@@ -57,7 +56,7 @@ pub async fn job_context(mut settings: Settings, pool: PgPool) -> anyhow::Result
     store.check().await.context("checking the object store")?;
     std::fs::create_dir_all(settings.temp_dir()).context("creating the temp dir")?;
     let queue = JobQueue::open(
-        &settings.backends.redis_url,
+        settings.backends.redis_url.expose_secret(),
         &settings.backends.queue,
         Duration::from_secs(10),
     )
@@ -105,9 +104,9 @@ pub async fn run(
 async fn consume(ctx: &Arc<JobContext>, stop: watch::Receiver<bool>) {
     let concurrency = ctx.settings.concurrency.max(1);
     for generation in 0u64.. {
-        let backend = RedisStorage::<JobMessage>::new(ctx.queue.connection())
-            .with_config(JobQueue::config(&ctx.settings.backends.queue).batch_size(concurrency))
-            .poll_with_interval(Duration::from_millis(ctx.settings.poll_interval_ms.max(10)));
+        let backend = ctx
+            .queue
+            .consumer(concurrency, ctx.settings.poll_interval());
         let name = format!("{}-{generation}", ctx.worker_id);
         let worker = WorkerBuilder::new(name.as_str())
             .backend(backend)
