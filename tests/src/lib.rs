@@ -112,7 +112,7 @@ pub fn s3_storage(settings: &mut ordersum_storage::StorageSettings) {
         Uuid::new_v4()
     );
     settings.access_key_id = std::env::var("AWS_ACCESS_KEY_ID").ok();
-    settings.secret_access_key = std::env::var("AWS_SECRET_ACCESS_KEY").ok();
+    settings.secret_access_key = std::env::var("AWS_SECRET_ACCESS_KEY").ok().map(Into::into);
 }
 
 pub async fn spawn_app(pool: PgPool) -> TestApp {

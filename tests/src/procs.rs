@@ -73,7 +73,11 @@ fn service_command(app: &TestApp, name: &str, log: &Path) -> Command {
         .env("ORDERSUM_STORAGE", &storage.url)
         .env(
             "ORDERSUM_URL_SECRET",
-            storage.url_secret.clone().unwrap_or_default(),
+            storage
+                .url_secret
+                .as_ref()
+                .map(ExposeSecret::expose_secret)
+                .unwrap_or_default(),
         )
         .env(
             "AWS_ACCESS_KEY_ID",
@@ -81,7 +85,11 @@ fn service_command(app: &TestApp, name: &str, log: &Path) -> Command {
         )
         .env(
             "AWS_SECRET_ACCESS_KEY",
-            storage.secret_access_key.clone().unwrap_or_default(),
+            storage
+                .secret_access_key
+                .as_ref()
+                .map(ExposeSecret::expose_secret)
+                .unwrap_or_default(),
         )
         .env("RUST_LOG", "info")
         .stdin(Stdio::null())

@@ -16,7 +16,7 @@ use crate::startup::AppState;
 use crate::wire::Fields;
 
 /// Longest `WaitSeconds` a call may ask for.
-const MAX_WAIT_SECS: i64 = 60;
+pub const MAX_WAIT_SECS: i64 = 60;
 /// How often a long-polling call looks at its job again.
 const WAIT_POLL: Duration = Duration::from_millis(250);
 const DEFAULT_LIST_LIMIT: i64 = 20;
@@ -182,7 +182,7 @@ async fn wait_for(state: &AppState, mut job: Job, wait: Duration) -> Result<Job>
 }
 
 fn wait_seconds(state: &AppState, params: &Params) -> Result<Duration> {
-    let default = state.settings.default_wait_secs.min(MAX_WAIT_SECS as u64);
+    let default = state.settings.default_wait_secs;
     let secs = params
         .int("WaitSeconds", 0, MAX_WAIT_SECS)?
         .map_or(default, |s| s as u64);

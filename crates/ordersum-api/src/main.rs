@@ -6,6 +6,7 @@ use ordersum_runtime::init_tracing;
 async fn main() -> anyhow::Result<()> {
     let settings = Settings::parse();
     init_tracing(settings.backends.log_format);
+    settings.validate()?;
     let app = Application::connect(settings).await?;
     tracing::info!(addr = %app.local_addr()?, "ordersum-api listening");
     app.run_until(shutdown_signal()).await?;

@@ -70,6 +70,7 @@ impl Application {
     /// Builds the app on an existing pool. Redis is connected lazily, so the
     /// API starts (and answers 2000+, not ready) while Redis is down.
     pub async fn build(settings: Settings, pool: PgPool) -> anyhow::Result<Self> {
+        settings.validate()?;
         let queue = JobQueue::open(
             settings.backends.redis_url.expose_secret(),
             &settings.backends.queue,

@@ -60,6 +60,36 @@ impl Backends {
     }
 }
 
+/// A setting given a value it may not take: refused at start, never
+/// clamped.
+#[derive(Debug, thiserror::Error)]
+#[error("{setting}={value} is not allowed: {rule}")]
+pub struct InvalidSetting {
+    pub setting: &'static str,
+    pub value: String,
+    pub rule: String,
+}
+
+/// Checks that setting `setting` (its environment variable's name) is within
+/// `range`.
+pub fn check_range<T>(
+    setting: &'static str,
+    value: T,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<(), InvalidSetting>
+where
+    T: PartialOrd + fmt::Display,
+{
+    if range.contains(&value) {
+        return Ok(());
+    }
+    Err(InvalidSetting {
+        setting,
+        value: value.to_string(),
+        rule: format!("between {} and {}", range.start(), range.end()),
+    })
+}
+
 /// Installs the global subscriber; a second call changes nothing.
 pub fn init_tracing(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env()

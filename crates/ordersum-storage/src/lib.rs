@@ -12,14 +12,16 @@ use std::time::Duration;
 pub use local::{LocalStore, SignedFile};
 pub use pipe::{PipeReader, PipeWriter, pipe};
 pub use s3::S3Store;
+pub use secrecy::{ExposeSecret, SecretString};
 
 /// Content type of the workbooks.
 pub const XLSX_CONTENT_TYPE: &str =
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
 
 /// Storage settings shared by the API (presigning, serving local files) and
-/// the worker (uploading). Its `Debug` leaves the secrets out.
-#[derive(Clone, clap::Args)]
+/// the worker (uploading). The secrets are [`SecretString`]s: `Debug` leaves
+/// them out.
+#[derive(Debug, Clone, clap::Args)]
 pub struct StorageSettings {
     /// `file:///dir` or `s3://bucket[/prefix]?endpoint=URL&region=R&path_style=true&public_endpoint=URL`.
     #[arg(
@@ -33,8 +35,8 @@ pub struct StorageSettings {
     pub public_url: Option<String>,
     /// HMAC key of local download links, the same on every API replica;
     /// at least 32 bytes.
-    #[arg(long, env = "ORDERSUM_URL_SECRET", hide_env_values = true)]
-    pub url_secret: Option<String>,
+    #[arg(long, env = "ORDERSUM_URL_SECRET", hide_env_values = true, value_parser = secret_text)]
+    pub url_secret: Option<SecretString>,
     /// Lifetime of a download link, re-issued on every poll.
     #[arg(
         long = "url-ttl-seconds",
@@ -46,26 +48,16 @@ pub struct StorageSettings {
     #[arg(long, env = "AWS_ACCESS_KEY_ID", hide_env_values = true)]
     pub access_key_id: Option<String>,
     /// S3 secret key.
-    #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
-    pub secret_access_key: Option<String>,
+    #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true, value_parser = secret_text)]
+    pub secret_access_key: Option<SecretString>,
     /// Parts uploaded at once in a multipart upload (each part 8 MiB).
     #[arg(long, env = "ORDERSUM_S3_UPLOAD_CONCURRENCY", default_value_t = 2)]
     pub upload_concurrency: usize,
 }
 
-impl std::fmt::Debug for StorageSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let redacted = |secret: &Option<String>| secret.as_ref().map(|_| "[redacted]");
-        f.debug_struct("StorageSettings")
-            .field("url", &self.url)
-            .field("public_url", &self.public_url)
-            .field("url_secret", &redacted(&self.url_secret))
-            .field("url_ttl_secs", &self.url_ttl_secs)
-            .field("access_key_id", &self.access_key_id)
-            .field("secret_access_key", &redacted(&self.secret_access_key))
-            .field("upload_concurrency", &self.upload_concurrency)
-            .finish()
-    }
+/// Takes the text as is: a parse error here would make clap print the value.
+fn secret_text(value: &str) -> std::result::Result<SecretString, std::convert::Infallible> {
+    Ok(SecretString::from(value))
 }
 
 impl StorageSettings {

@@ -8,7 +8,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
-use crate::{PipeReader, Result, StorageError, StorageSettings};
+use crate::{ExposeSecret, PipeReader, Result, StorageError, StorageSettings};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -52,7 +52,11 @@ impl LocalStore {
         let root = url
             .to_file_path()
             .map_err(|()| StorageError::Config(format!("{url} is not a local directory")))?;
-        let secret = match &settings.url_secret {
+        let secret = match settings
+            .url_secret
+            .as_ref()
+            .map(ExposeSecret::expose_secret)
+        {
             Some(secret) if secret.len() < MIN_SECRET_LEN && !secret.is_empty() => {
                 return Err(StorageError::Config(format!(
                     "ORDERSUM_URL_SECRET is {} bytes long; it must be at least {MIN_SECRET_LEN} \
@@ -283,7 +287,7 @@ mod tests {
 
     fn open_with_secret(secret: Option<&str>) -> Result<LocalStore> {
         let mut settings = StorageSettings::new("file:///srv/ordersum");
-        settings.url_secret = secret.map(str::to_owned);
+        settings.url_secret = secret.map(crate::SecretString::from);
         let url = url::Url::parse(&settings.url).expect("url");
         LocalStore::open(&url, &settings, "http://127.0.0.1:8080")
     }

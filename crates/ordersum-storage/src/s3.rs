@@ -9,7 +9,8 @@ use s3::error::S3Error;
 use s3::{Bucket, Region};
 
 use crate::{
-    PipeReader, Result, StorageError, StorageSettings, XLSX_CONTENT_TYPE, content_disposition,
+    ExposeSecret, PipeReader, Result, StorageError, StorageSettings, XLSX_CONTENT_TYPE,
+    content_disposition,
 };
 
 /// Longest presigned URL lifetime SigV4 allows (7 days).
@@ -69,7 +70,8 @@ impl S3Store {
             settings.access_key_id.as_deref().filter(|k| !k.is_empty()),
             settings
                 .secret_access_key
-                .as_deref()
+                .as_ref()
+                .map(ExposeSecret::expose_secret)
                 .filter(|k| !k.is_empty()),
             None,
             None,

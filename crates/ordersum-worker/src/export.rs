@@ -167,7 +167,7 @@ async fn stream_workbook(
     let query = OrderQuery::new(job.company_id, request, ctx.settings.page_size);
     let options = WorkbookOptions {
         time_zone: tz,
-        max_rows_per_sheet: ctx.settings.sheet_max_rows.max(1),
+        max_rows_per_sheet: ctx.settings.sheet_max_rows,
         zip_level: ctx.settings.zip_level,
     };
     let (pages_tx, pages_rx) = mpsc::channel(PAGES_IN_FLIGHT);

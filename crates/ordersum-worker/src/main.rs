@@ -13,6 +13,7 @@ fn main() -> anyhow::Result<()> {
 async fn run() -> anyhow::Result<()> {
     let mut settings = Settings::parse().without_empty_values();
     init_tracing(settings.backends.log_format);
+    settings.validate()?;
     let worker_id = settings
         .worker_id
         .get_or_insert_with(startup::default_worker_id)

@@ -319,7 +319,7 @@ async fn run_attempt<W: Work>(
     let started = Instant::now();
     let attempt = Arc::new(Attempt::default());
     let produced = work.produce(ctx, job, &attempt);
-    let limit = Duration::from_secs(ctx.settings.job_timeout_secs.max(1));
+    let limit = Duration::from_secs(ctx.settings.job_timeout_secs);
     let deadline = tokio::time::sleep(limit);
     let handback = handback_requested(ctx.handback.subscribe());
     tokio::pin!(produced, deadline, handback);

@@ -51,6 +51,7 @@ pub fn default_worker_id() -> String {
 
 /// The context jobs share; checks the store answers.
 pub async fn job_context(mut settings: Settings, pool: PgPool) -> anyhow::Result<Arc<JobContext>> {
+    settings.validate()?;
     let store = Store::open(&settings.storage, "http://127.0.0.1:8080")
         .context("opening ORDERSUM_STORAGE")?;
     store.check().await.context("checking the object store")?;
@@ -65,7 +66,7 @@ pub async fn job_context(mut settings: Settings, pool: PgPool) -> anyhow::Result
         .worker_id
         .get_or_insert_with(default_worker_id)
         .clone();
-    let concurrency = settings.concurrency.max(1);
+    let concurrency = settings.concurrency;
     Ok(Arc::new(JobContext {
         pool,
         store,
@@ -102,7 +103,7 @@ pub async fn run(
 /// error (Redis gone), it is started again under a new name: running jobs
 /// are tasks of their own and go on meanwhile.
 async fn consume(ctx: &Arc<JobContext>, stop: watch::Receiver<bool>) {
-    let concurrency = ctx.settings.concurrency.max(1);
+    let concurrency = ctx.settings.concurrency;
     for generation in 0u64.. {
         let backend = ctx
             .queue

@@ -52,8 +52,7 @@ pub struct Sweep {
 
 /// Sweeps every `sweep_interval` until the task is dropped.
 pub async fn run(ctx: Arc<JobContext>) {
-    let mut tick =
-        tokio::time::interval(Duration::from_secs(ctx.settings.sweep_interval_secs.max(1)));
+    let mut tick = tokio::time::interval(Duration::from_secs(ctx.settings.sweep_interval_secs));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
