@@ -5,6 +5,7 @@
 
 pub mod job;
 pub mod keycrypt;
+pub mod order;
 pub mod params;
 pub mod repo;
 pub mod request;
@@ -16,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 pub use job::{Job, JobStatus, JobView};
+pub use order::OrderStatus;
 pub use params::Params;
 pub use request::{Limits, SummaryRequest};
 pub use retcode::ApiError;
