@@ -3,13 +3,9 @@
 //! `(start_time, id)` order, never OFFSET, never the whole set at once.
 
 use chrono::{DateTime, Utc};
-use ordersum_model::SummaryRequest;
+use ordersum_model::{OrderStatus, SummaryRequest};
 use sqlx::postgres::PgRow;
-use sqlx::{PgExecutor, Row};
-
-/// Order status codes of the billing system.
-pub const STATUS_UNPAID: i16 = 1;
-pub const STATUS_PAID: i16 = 2;
+use sqlx::{PgExecutor, Postgres, QueryBuilder, Row};
 
 /// One order as the workbook needs it. Amounts come as float8 (Postgres
 /// rounds numeric to the nearest double, what Excel stores anyway).
@@ -89,18 +85,16 @@ const SELECT: &str = "SELECT id, order_no, status, order_type, charge_type, prod
      total_price::float8 AS total_price, cash_account::float8 AS cash_account, \
      bonus_account::float8 AS bonus_account, coupon::float8 AS coupon, currency, start_time, \
      end_time, paid_time, created_at \
-     FROM orders \
-     WHERE company_id = $1 AND start_time >= $2 AND start_time < $3 \
-       AND (start_time, id) > ($4, $5) AND status IN (1, 2)";
+     FROM orders WHERE company_id = ";
 
 /// Where the previous page ended.
 pub type Cursor = (DateTime<Utc>, i64);
 
-/// The page query of one summary, built once: only the filters the request
-/// names appear in it, each as `column = ANY($n)`.
+/// The page query of one summary: only the filters the request names appear
+/// in it, each as `column = ANY($n)`, so the same filters always give the
+/// same SQL text (and hit sqlx's prepared-statement cache).
 #[derive(Debug, Clone)]
 pub struct OrderQuery {
-    sql: String,
     company_id: i64,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
@@ -110,29 +104,7 @@ pub struct OrderQuery {
 
 impl OrderQuery {
     pub fn new(company_id: i64, request: &SummaryRequest, page_size: i64) -> Self {
-        let r = request;
-        let filters: [(&str, bool, &str); 9] = [
-            ("resource_id", !r.resource_ids.is_empty(), "text[]"),
-            ("model_id", !r.model_ids.is_empty(), "text[]"),
-            ("pricing_unit", !r.pricing_units.is_empty(), "int4[]"),
-            ("order_type", !r.order_types.is_empty(), "int4[]"),
-            ("charge_type", !r.charge_types.is_empty(), "int4[]"),
-            ("organization_id", !r.organization_ids.is_empty(), "int8[]"),
-            ("region", !r.regions.is_empty(), "text[]"),
-            ("pricing_sku", !r.pricing_skus.is_empty(), "text[]"),
-            ("product_code", !r.product_codes.is_empty(), "text[]"),
-        ];
-        let mut sql = SELECT.to_owned();
-        let mut n = 6;
-        for (column, present, cast) in filters {
-            if present {
-                sql.push_str(&format!(" AND {column} = ANY(${n}::{cast})"));
-                n += 1;
-            }
-        }
-        sql.push_str(&format!(" ORDER BY start_time, id LIMIT ${n}"));
         OrderQuery {
-            sql,
             company_id,
             start: DateTime::from_timestamp(request.start_time, 0).unwrap_or_default(),
             end: DateTime::from_timestamp(request.end_time, 0).unwrap_or_default(),
@@ -150,6 +122,42 @@ impl OrderQuery {
         self.page_size as usize
     }
 
+    /// The page after `after`, each bind pushed beside its SQL.
+    fn page_query(&self, after: Cursor) -> QueryBuilder<Postgres> {
+        let mut q = QueryBuilder::new(SELECT);
+        q.push_bind(self.company_id)
+            .push(" AND start_time >= ")
+            .push_bind(self.start)
+            .push(" AND start_time < ")
+            .push_bind(self.end)
+            .push(" AND (start_time, id) > (")
+            .push_bind(after.0)
+            .push(", ")
+            .push_bind(after.1)
+            .push(") AND status IN (");
+        // Literals, as before: the same two codes for every query.
+        for (i, status) in OrderStatus::EXPORTED.iter().enumerate() {
+            if i > 0 {
+                q.push(", ");
+            }
+            q.push(status.code());
+        }
+        q.push(")");
+        let r = &self.request;
+        filter(&mut q, "resource_id", &r.resource_ids);
+        filter(&mut q, "model_id", &r.model_ids);
+        filter(&mut q, "pricing_unit", &r.pricing_units);
+        filter(&mut q, "order_type", &r.order_types);
+        filter(&mut q, "charge_type", &r.charge_types);
+        filter(&mut q, "organization_id", &r.organization_ids);
+        filter(&mut q, "region", &r.regions);
+        filter(&mut q, "pricing_sku", &r.pricing_skus);
+        filter(&mut q, "product_code", &r.product_codes);
+        q.push(" ORDER BY start_time, id LIMIT ")
+            .push_bind(self.page_size);
+        q
+    }
+
     /// The next page after `after`; shorter than the page size at the end.
     #[tracing::instrument(skip_all, err)]
     pub async fn fetch_page(
@@ -157,33 +165,24 @@ impl OrderQuery {
         db: impl PgExecutor<'_>,
         after: Cursor,
     ) -> Result<Vec<OrderRow>, sqlx::Error> {
-        let r = &self.request;
-        let mut query = sqlx::query_as::<_, OrderRow>(sqlx::AssertSqlSafe(self.sql.clone()))
-            .bind(self.company_id)
-            .bind(self.start)
-            .bind(self.end)
-            .bind(after.0)
-            .bind(after.1);
-        // Same order and conditions as in `new`.
-        for list in [&r.resource_ids, &r.model_ids] {
-            if !list.is_empty() {
-                query = query.bind(list.clone());
-            }
-        }
-        for list in [&r.pricing_units, &r.order_types, &r.charge_types] {
-            if !list.is_empty() {
-                query = query.bind(list.clone());
-            }
-        }
-        if !r.organization_ids.is_empty() {
-            query = query.bind(r.organization_ids.clone());
-        }
-        for list in [&r.regions, &r.pricing_skus, &r.product_codes] {
-            if !list.is_empty() {
-                query = query.bind(list.clone());
-            }
-        }
-        query.bind(self.page_size).fetch_all(db).await
+        self.page_query(after)
+            .build_query_as::<OrderRow>()
+            .fetch_all(db)
+            .await
+    }
+}
+
+/// ` AND column = ANY($n)` when the request names values for `column`.
+fn filter<T>(q: &mut QueryBuilder<Postgres>, column: &str, values: &[T])
+where
+    T: sqlx::postgres::PgHasArrayType + sqlx::Type<Postgres> + for<'q> sqlx::Encode<'q, Postgres>,
+{
+    if !values.is_empty() {
+        q.push(" AND ")
+            .push(column)
+            .push(" = ANY(")
+            .push_bind(values)
+            .push(")");
     }
 }
 
@@ -191,9 +190,8 @@ impl OrderQuery {
 mod tests {
     use super::*;
 
-    #[test]
-    fn only_named_filters_appear_in_the_query_in_bind_order() {
-        let request = SummaryRequest {
+    fn request() -> SummaryRequest {
+        SummaryRequest {
             start_time: 0,
             end_time: 10,
             resource_ids: vec!["a".into()],
@@ -206,13 +204,44 @@ mod tests {
             pricing_skus: vec![],
             product_codes: vec!["sandbox".into()],
             time_zone: "UTC".into(),
-        };
-        let sql = OrderQuery::new(1, &request, 100).sql;
-        assert!(sql.contains("resource_id = ANY($6::text[])"), "{sql}");
-        assert!(sql.contains("order_type = ANY($7::int4[])"), "{sql}");
-        assert!(sql.contains("organization_id = ANY($8::int8[])"), "{sql}");
-        assert!(sql.contains("product_code = ANY($9::text[])"), "{sql}");
-        assert!(sql.ends_with("LIMIT $10"), "{sql}");
+        }
+    }
+
+    fn sql(query: &OrderQuery, after: Cursor) -> String {
+        query.page_query(after).into_string()
+    }
+
+    #[test]
+    fn only_named_filters_appear_in_the_query_in_bind_order() {
+        let query = OrderQuery::new(1, &request(), 100);
+        let sql = sql(&query, query.first_cursor());
+        assert!(
+            sql.contains(
+                " FROM orders WHERE company_id = $1 AND start_time >= $2 AND start_time < $3 \
+                 AND (start_time, id) > ($4, $5) AND status IN (1, 2)"
+            ),
+            "{sql}"
+        );
+        assert!(sql.contains(" AND resource_id = ANY($6)"), "{sql}");
+        assert!(sql.contains(" AND order_type = ANY($7)"), "{sql}");
+        assert!(sql.contains(" AND organization_id = ANY($8)"), "{sql}");
+        assert!(sql.contains(" AND product_code = ANY($9)"), "{sql}");
+        assert!(sql.ends_with(" ORDER BY start_time, id LIMIT $10"), "{sql}");
         assert!(!sql.contains("region = ANY"), "{sql}");
+    }
+
+    #[test]
+    fn the_same_filters_give_the_same_sql_on_every_page() {
+        let query = OrderQuery::new(1, &request(), 100);
+        let first = sql(&query, query.first_cursor());
+        let later = (DateTime::from_timestamp(5, 0).unwrap_or_default(), 42);
+        assert_eq!(first, sql(&query, later));
+        let other = SummaryRequest {
+            resource_ids: vec!["b".into(), "c".into()],
+            organization_ids: vec![6, 7],
+            ..request()
+        };
+        let other = OrderQuery::new(2, &other, 100);
+        assert_eq!(first, sql(&other, other.first_cursor()));
     }
 }

@@ -10,7 +10,9 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use rust_xlsxwriter::{Format, Workbook, Worksheet, XlsxError};
 
-use crate::orders::{OrderRow, STATUS_PAID, STATUS_UNPAID};
+use ordersum_model::OrderStatus;
+
+use crate::orders::OrderRow;
 
 /// Most data rows Excel holds under the header row.
 pub const EXCEL_MAX_DATA_ROWS: u32 = 1_048_575;
@@ -249,10 +251,10 @@ impl WorkbookWriter {
     /// Writes one order to its sheet; revoked orders (or any other status)
     /// are in neither.
     pub fn write(&mut self, order: &OrderRow) -> Result<(), XlsxError> {
-        let kind = match order.status {
-            STATUS_PAID => SheetKind::Paid,
-            STATUS_UNPAID => SheetKind::Unpaid,
-            _ => return Ok(()),
+        let kind = match OrderStatus::from_code(order.status) {
+            Some(OrderStatus::Paid) => SheetKind::Paid,
+            Some(OrderStatus::Unpaid) => SheetKind::Unpaid,
+            Some(OrderStatus::Revoked) | None => return Ok(()),
         };
         if self.series(kind).rows_in_sheet >= self.options.max_rows_per_sheet {
             self.start_sheet(kind)?;
