@@ -4,8 +4,6 @@
 //! in table order: header, width, number format and how its cells are written
 //! all follow from the entry. Adding a column is adding an entry.
 
-use ordersum_model::OrderStatus;
-
 use crate::workbook::SheetKind;
 
 /// Which sheets show a column.
@@ -290,15 +288,6 @@ pub fn headers(kind: SheetKind) -> Vec<(&'static str, f64)> {
         }
     }
     headers
-}
-
-/// The sheet an order of `status` goes to, if any.
-pub const fn sheet_of(status: OrderStatus) -> Option<SheetKind> {
-    match status {
-        OrderStatus::Paid => Some(SheetKind::Paid),
-        OrderStatus::Unpaid => Some(SheetKind::Unpaid),
-        OrderStatus::Revoked => None,
-    }
 }
 
 #[cfg(test)]
