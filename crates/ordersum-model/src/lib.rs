@@ -7,6 +7,7 @@
 pub mod db;
 pub mod job;
 pub mod keycrypt;
+pub mod order;
 pub mod params;
 pub mod repo;
 pub mod request;
@@ -14,6 +15,7 @@ pub mod retcode;
 pub mod signature;
 
 pub use job::{Job, JobStatus, JobView};
+pub use order::OrderStatus;
 pub use params::Params;
 pub use request::{Limits, SummaryRequest};
 pub use retcode::ApiError;

@@ -2,6 +2,7 @@
 //! in Postgres, streams its orders page by page into a constant-memory Excel
 //! workbook, uploads it to the object store and finishes the job.
 
+pub mod columns;
 pub mod context;
 pub mod export;
 pub mod metrics;

@@ -41,13 +41,8 @@ pub struct Plan {
     pub order_no_prefix: String,
 }
 
-/// `orders.status`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OrderStatus {
-    Unpaid = 1,
-    Paid = 2,
-    Revoked = 3,
-}
+/// `orders.status`, defined once in the domain crate.
+pub use ordersum_model::OrderStatus;
 
 /// One row of `orders`.
 #[derive(Debug, Clone)]
@@ -364,7 +359,9 @@ impl Order {
         write!(
             out,
             "\t{}\t{}\t{}\t",
-            self.status as i16, self.order_type, self.charge_type
+            self.status.code(),
+            self.order_type,
+            self.charge_type
         )?;
         for text in [
             self.product_code,
