@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+pub mod gate;
 pub mod oracle;
 pub mod procs;
 

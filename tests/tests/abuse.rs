@@ -162,7 +162,8 @@ async fn a_connection_trickling_its_header_is_closed_after_the_header_timeout(po
         .await
         .unwrap();
     let opened = Instant::now();
-    // Keep the connection busy with a header line every 200 ms, forever.
+    // Keep the connection busy with a header line every 200 ms, forever
+    // (time is what is tested: a client that trickles).
     let trickle = tokio::spawn(async move {
         for i in 0.. {
             tokio::time::sleep(Duration::from_millis(200)).await;

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use chrono_tz::Tz;
+use ordersum_tests::gate::OrdersGate;
 use ordersum_tests::oracle::{
     COMPANY, Cell, assert_summary_matches_sql, data_rows, download_workbook, expected_rows, fetch,
     headers, run_summary, run_window_summary, serial,
@@ -152,6 +153,7 @@ async fn the_s3_store_serves_the_workbook_through_an_expiring_presigned_url(pool
     let url = job["Data"]["DownloadURL"].as_str().unwrap().to_owned();
     assert!(url.contains("X-Amz-Signature="), "{url}");
     assert_eq!(fetch(&app, &url).await.status(), 200);
+    // Time is what is tested: the URL's 2 s lifetime passes.
     tokio::time::sleep(Duration::from_secs(4)).await;
     assert_eq!(
         fetch(&app, &url).await.status(),
@@ -359,6 +361,7 @@ async fn local_download_links_refuse_tampering_and_expire(pool: PgPool) {
     ] {
         assert_eq!(fetch(&app, &tampered).await.status(), 403, "{tampered}");
     }
+    // Time is what is tested: the link's 1 s lifetime passes.
     tokio::time::sleep(Duration::from_millis(2100)).await;
     assert_eq!(
         fetch(&app, &url).await.status(),
@@ -375,6 +378,7 @@ async fn cancelling_mid_export_stops_the_job_and_leaves_no_object_or_temp_file(p
     let key = app.create_key(COMPANY).await;
     let worker = spawn_worker(&app, |s| s.page_size = 200).await;
     let window = window_days_ago(31, 0);
+    let mut gate = OrdersGate::close(&app).await;
     let answer = app
         .call(
             &key,
@@ -388,32 +392,28 @@ async fn cancelling_mid_export_stops_the_job_and_leaves_no_object_or_temp_file(p
     let id = answer["JobId"].as_str().unwrap().to_owned();
     let get_params = [("Action", "GetOrderSummaryJob"), ("JobId", id.as_str())];
     let get = || app.call(&key, &get_params);
-    // Wait until rows are being written, then cancel.
-    let mut job = get().await;
-    for _ in 0..400 {
-        if job["Status"] == "Running" && job["Progress"]["PaidRows"].as_i64().unwrap() > 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-        job = get().await;
-    }
+    // Rows are being written and the next page waits at the gate: cancel.
+    gate.hold_mid_export(&id).await;
+    let job = get().await;
     assert_eq!(job["Status"], "Running", "{job}");
     let cancel = app
         .call(&key, &[("Action", "CancelOrderSummaryJob"), ("JobId", &id)])
         .await;
     assert_eq!(cancel["Status"], "Cancelled", "{cancel}");
 
-    // The worker notices at its next progress tick and cleans up.
-    let mut clean = false;
-    for _ in 0..100 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        if worker.temp_files().is_empty() {
-            clean = true;
-            break;
-        }
-    }
-    assert!(clean, "temp files left: {:?}", worker.temp_files());
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The worker notices at its next progress tick and stops at its next
+    // page: pages go through one at a time until its attempt has ended
+    // (its job slot is free again), then the gate opens.
+    let slots = &worker.ctx.slots;
+    let concurrency = worker.ctx.settings.concurrency.max(1);
+    gate.let_through_one_by_one_until(|| slots.available_permits() == concurrency)
+        .await;
+    gate.open().await;
+    assert!(
+        worker.temp_files().is_empty(),
+        "temp files left: {:?}",
+        worker.temp_files()
+    );
     let job = get().await;
     assert_eq!(job["Status"], "Cancelled");
     assert_eq!(job["Data"], serde_json::json!({}));

@@ -2,6 +2,10 @@
 //! flushed and restarted, the S3 server stopped, Postgres connections
 //! terminated, and a burst of concurrent requests. Every job must end
 //! `Succeeded` with a workbook that matches the SQL oracle: none is lost.
+//!
+//! A job that must still be running when the fault strikes is held there by
+//! the test, not by hoping its rows take long: the test locks `orders`
+//! (`OrdersGate`) so the worker's next page waits until it lets go.
 
 #![allow(clippy::unwrap_used)]
 
@@ -9,6 +13,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use chrono_tz::Tz;
+use ordersum_tests::gate::OrdersGate;
 use ordersum_tests::oracle::{COMPANY, assert_job_matches_sql};
 use ordersum_tests::procs::{RedisProcess, S3Process, WorkerProcess};
 use ordersum_tests::{Key, TestApp, ret_code, seed, spawn_app_with, test_settings};
@@ -69,7 +74,24 @@ async fn wait_for(
 }
 
 fn running_with_rows(job: &Value) -> bool {
-    job["Status"] == "Running" && job["Progress"]["PaidRows"].as_i64().unwrap_or(0) > 0
+    let rows = |sheet: &str| job["Progress"][sheet].as_i64().unwrap_or(0);
+    job["Status"] == "Running" && rows("PaidRows") + rows("UnpaidRows") > 0
+}
+
+/// Submits a summary of `window` while `orders` is locked and lets the job
+/// export a page or two: it is then running, with rows written, its next
+/// page waiting at the gate until the test opens it.
+async fn submit_held_mid_export(
+    app: &TestApp,
+    key: &Key,
+    window: (i64, i64),
+) -> (String, OrdersGate) {
+    let mut gate = OrdersGate::close(app).await;
+    let id = submit_ok(app, key, window).await;
+    gate.hold_mid_export(&id).await;
+    let job = get(app, key, &id).await;
+    assert!(running_with_rows(&job), "{job}");
+    (id, gate)
 }
 
 fn ended(job: &Value) -> bool {
@@ -91,10 +113,13 @@ async fn a_worker_killed_mid_export_leaves_its_job_to_another_worker(pool: PgPoo
     seed(&app.pool, COMPANY, 40_000, 30, 21).await;
     let key = app.create_key(COMPANY).await;
     let mut a = WorkerProcess::start(&app, "a", &[]).await;
-    let id = submit_ok(&app, &key, window(0)).await;
-    wait_for(&app, &key, &id, Duration::from_secs(60), running_with_rows).await;
+    let (id, gate) = submit_held_mid_export(&app, &key, window(0)).await;
     let mut b = WorkerProcess::start(&app, "b", &[]).await;
     a.kill().await;
+    // Killed mid-export. B takes the job back once A's heartbeat is stale
+    // and reads it from the start (A's page query, still waiting, runs for
+    // nobody and its backend ends).
+    gate.open().await;
 
     let job = wait_for(&app, &key, &id, Duration::from_secs(120), ended).await;
     assert_job_matches_sql(&app, &job, window(0), "", Tz::UTC).await;
@@ -116,15 +141,20 @@ async fn redis_flushed_or_restarted_empty_loses_no_job(pool: PgPool) {
     let key = app.create_key(COMPANY).await;
     let worker = WorkerProcess::start(&app, "w", &[("ORDERSUM_WORKER_CONCURRENCY", "1")]).await;
 
-    // FLUSHALL with one job running and three queued.
+    // FLUSHALL with one job running and three queued: the running one
+    // waits at the gate for its first page until Redis is back.
+    let mut gate = OrdersGate::close(&app).await;
     let mut ids = Vec::new();
     for i in 0..4 {
         ids.push(submit_ok(&app, &key, window(i)).await);
     }
-    wait_for(&app, &key, &ids[0], Duration::from_secs(60), |j| {
-        j["Status"] == "Running"
-    })
-    .await;
+    gate.wait_for_reader().await;
+    let job = get(&app, &key, &ids[0]).await;
+    assert_eq!(job["Status"], "Running", "{job}");
+    for id in &ids[1..] {
+        let job = get(&app, &key, id).await;
+        assert_eq!(job["Status"], "Queued", "{job}");
+    }
     redis.flushall().await;
 
     // Redis dies with jobs queued and running: the API answers 2000+ and is
@@ -136,7 +166,16 @@ async fn redis_flushed_or_restarted_empty_loses_no_job(pool: PgPool) {
     let refused = submit(&app, &key, window(7)).await;
     assert!(ret_code(&refused) >= 2000, "{refused}");
     assert_eq!(app.get_path("/readyz").await.0, 503);
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Down until the worker's queue consumer has lost it.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !worker.log_text().contains("queue consumer stopped") {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the worker never noticed Redis was gone: {}",
+            worker.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     redis.restart().await;
     let mut recovered = None;
     for _ in 0..50 {
@@ -149,6 +188,9 @@ async fn redis_flushed_or_restarted_empty_loses_no_job(pool: PgPool) {
     }
     ids.push(recovered.expect("the API did not recover once Redis was back"));
     assert_eq!(app.get_path("/readyz").await.0, 200);
+    let job = get(&app, &key, &ids[0]).await;
+    assert_eq!(job["Status"], "Running", "{job}");
+    gate.open().await;
 
     for (i, id) in ids.iter().enumerate() {
         let job = wait_for(&app, &key, id, Duration::from_secs(180), ended).await;
@@ -169,9 +211,10 @@ async fn the_s3_server_stopping_during_a_job_delays_it_but_loses_nothing(pool: P
     seed(&app.pool, COMPANY, 20_000, 30, 23).await;
     let key = app.create_key(COMPANY).await;
     let worker = WorkerProcess::start(&app, "w", &[("ORDERSUM_MAX_ATTEMPTS", "20")]).await;
-    let id = submit_ok(&app, &key, window(0)).await;
-    wait_for(&app, &key, &id, Duration::from_secs(60), running_with_rows).await;
+    let (id, gate) = submit_held_mid_export(&app, &key, window(0)).await;
+    // The store goes away mid-export; the export then runs to its end.
     s3.stop().await;
+    gate.open().await;
 
     // The upload fails and the job waits for a retry; the API is not ready.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
@@ -203,23 +246,44 @@ async fn terminated_postgres_connections_mid_export_lose_no_job(pool: PgPool) {
     seed(&app.pool, COMPANY, 40_000, 30, 24).await;
     let key = app.create_key(COMPANY).await;
     let worker = WorkerProcess::start(&app, "w", &[]).await;
-    let id = submit_ok(&app, &key, window(0)).await;
-    wait_for(&app, &key, &id, Duration::from_secs(60), running_with_rows).await;
-    let mut terminated = 0i64;
-    for _ in 0..20 {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1",
-        )
-        .bind(&worker.id)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-        terminated += n;
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    let (id, mut gate) = submit_held_mid_export(&app, &key, window(0)).await;
+    // Every connection of the worker is terminated, the one whose page
+    // query waits at the gate among them: the export fails while reading.
+    let readers = gate.waiting_readers_of(&worker.id).await;
+    assert_eq!(readers.len(), 1, "the worker's reader is not at the gate");
+    let terminated: Vec<(i32, bool)> = sqlx::query_as(
+        "SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+    )
+    .bind(&worker.id)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert!(
+        terminated.contains(&(readers[0], true)),
+        "the reader was not terminated: {terminated:?}"
+    );
+    // That attempt fails and the job is retried: attempt 2 claims it (and
+    // waits at the gate for its first page).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while attempts(&app, &id).await.0 < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the job was not retried: {}",
+            worker.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(terminated > 0, "no worker connection was terminated");
+    gate.open().await;
     let job = wait_for(&app, &key, &id, Duration::from_secs(120), ended).await;
     assert_job_matches_sql(&app, &job, window(0), "", Tz::UTC).await;
+    let (tries, _) = attempts(&app, &id).await;
+    assert!(tries >= 2, "attempts {tries}");
+    let log = worker.log_text();
+    assert!(
+        log.lines()
+            .any(|line| line.contains("job failed; retrying") && line.contains("attempt=1 ")),
+        "{log}"
+    );
 }
 
 #[sqlx::test(migrations = "../migrations")]
@@ -228,12 +292,13 @@ async fn a_worker_stopped_with_sigterm_hands_its_job_back_to_another(pool: PgPoo
     seed(&app.pool, COMPANY, 40_000, 30, 25).await;
     let key = app.create_key(COMPANY).await;
     let mut a = WorkerProcess::start(&app, "a", &[]).await;
-    let id = submit_ok(&app, &key, window(0)).await;
-    wait_for(&app, &key, &id, Duration::from_secs(60), running_with_rows).await;
+    let (id, gate) = submit_held_mid_export(&app, &key, window(0)).await;
     let b = WorkerProcess::start(&app, "b", &[]).await;
+    // A cannot finish within its 1 s grace: its next page waits at the gate.
     let exit = a.terminate(Duration::from_secs(30)).await;
     assert!(exit.success(), "{exit:?}");
     assert!(a.log_text().contains("handed back"), "{}", a.log_text());
+    gate.open().await;
 
     let job = wait_for(&app, &key, &id, Duration::from_secs(120), ended).await;
     assert_job_matches_sql(&app, &job, window(0), "", Tz::UTC).await;

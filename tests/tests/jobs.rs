@@ -381,6 +381,7 @@ async fn wait_seconds_long_polls_until_the_job_ends(pool: PgPool) {
     let pool2 = pool.clone();
     let id2 = id.clone();
     tokio::spawn(async move {
+        // Time is what is tested: the job ends half a second into the wait.
         tokio::time::sleep(Duration::from_millis(500)).await;
         sqlx::query("UPDATE summary_jobs SET status = 'failed', error_message = 'boom', finished_at = now() WHERE id = $1::uuid")
             .bind(&id2)

@@ -2,16 +2,20 @@
 //! a slow but alive worker keeps its job, duplicate deliveries run a job
 //! once, a hung job times out, and the sweeper expires summaries past
 //! retention and removes temp directories of dead attempts.
+//!
+//! A job that must be slow is held by the test, not by its number of rows:
+//! the test locks `orders` (`OrdersGate`) and the worker's next page waits.
 
 #![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
 
 use chrono::Utc;
+use ordersum_tests::gate::OrdersGate;
 use ordersum_tests::oracle::{
     COMPANY, fetch, run_window_summary, submit_window_summary, wait_until_ended,
 };
-use ordersum_tests::{ret_code, seed, spawn_app_with, spawn_worker, test_settings};
+use ordersum_tests::{ret_code, seed, spawn_app_with, spawn_worker, sweep, test_settings};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -26,7 +30,7 @@ async fn a_slow_but_alive_worker_keeps_its_job(pool: PgPool) {
     seed(&app.pool, COMPANY, 30_000, 30, 31).await;
     let key = app.create_key(COMPANY).await;
     // Two workers sweeping every second with a 2 s staleness limit; the job
-    // takes several seconds.
+    // is held mid-export, alive, for twice that limit.
     let tweak = |s: &mut ordersum_worker::Settings| {
         s.stale_after_secs = 2;
         s.sweep_interval_secs = 1;
@@ -35,14 +39,53 @@ async fn a_slow_but_alive_worker_keeps_its_job(pool: PgPool) {
     let a = spawn_worker(&app, tweak).await;
     let b = spawn_worker(&app, tweak).await;
     let started = std::time::Instant::now();
-    let job = run_window_summary(&app, &key, window()).await;
+    let mut gate = OrdersGate::close(&app).await;
+    let id = submit_window_summary(&app, &key, window()).await;
+    gate.hold_mid_export(&id).await;
+    let row = async || -> (String, i32, Option<String>, f64) {
+        sqlx::query_as(
+            "SELECT status, attempts, worker_id, \
+             extract(epoch FROM now() - started_at)::float8 FROM summary_jobs WHERE id = $1::uuid",
+        )
+        .bind(&id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+    };
+    let (_, _, owner, _) = row().await;
+    // Time is what this test is about: the job stays running for twice the
+    // staleness limit (the workers sweep every second meanwhile), and one
+    // more sweep by hand besides; nobody takes it from its worker.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, attempts, worker, running_for) = row().await;
+        assert_eq!(
+            (status.as_str(), attempts, &worker),
+            ("running", 1, &owner),
+            "the job was taken from its worker"
+        );
+        if running_for > 4.0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the clock stopped");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(sweep(&a.ctx).await.requeued_stale, 0);
+    let (status, attempts, worker, _) = row().await;
+    assert_eq!(
+        (status.as_str(), attempts, &worker),
+        ("running", 1, &owner),
+        "the job was taken from its worker"
+    );
+    gate.open().await;
+    let job = wait_until_ended(&app, &key, &id).await;
     assert_eq!(job["Status"], "Succeeded", "{job}");
     assert!(
         started.elapsed() > Duration::from_secs(2),
         "the job was too quick to show anything"
     );
     let attempts: i32 = sqlx::query_scalar("SELECT attempts FROM summary_jobs WHERE id = $1::uuid")
-        .bind(job["JobId"].as_str().unwrap())
+        .bind(&id)
         .fetch_one(&app.pool)
         .await
         .unwrap();
@@ -94,7 +137,13 @@ async fn a_job_running_past_its_time_limit_fails_with_a_clear_message(pool: PgPo
         s.page_size = 200;
     })
     .await;
-    let job = run_window_summary(&app, &key, window()).await;
+    // The job hangs on its page query, which waits at the gate, until its
+    // time limit ends it.
+    let mut gate = OrdersGate::close(&app).await;
+    let id = submit_window_summary(&app, &key, window()).await;
+    gate.wait_for_reader().await;
+    let job = wait_until_ended(&app, &key, &id).await;
+    gate.open().await;
     assert_eq!(job["Status"], "Failed", "{job}");
     let message = job["ErrorMessage"].as_str().unwrap();
     assert!(

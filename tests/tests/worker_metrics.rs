@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use chrono::Utc;
+use ordersum_tests::gate::OrdersGate;
 use ordersum_tests::oracle::{
     COMPANY, run_window_summary, submit_window_summary, wait_until_ended,
 };
@@ -180,8 +181,11 @@ async fn a_job_cancelled_while_it_runs_counts_as_cancelled_not_failed(pool: PgPo
         ],
     )
     .await;
+    // Cancel once the run is in flight: it is held there, its page query
+    // waiting on the test's lock on `orders`, until the cancel is in.
+    let mut gate = OrdersGate::close(&app).await;
     let id = submit_window_summary(&app, &key, window(0)).await;
-    // Cancel once the run is in flight (it writes rows for seconds).
+    gate.wait_for_reader().await;
     scrape_until(&app, &addr, "a run in flight", |page| {
         sample(page, "ordersum_worker_jobs_in_flight") == Some(1.0)
     })
@@ -190,6 +194,7 @@ async fn a_job_cancelled_while_it_runs_counts_as_cancelled_not_failed(pool: PgPo
         .call(&key, &[("Action", "CancelOrderSummaryJob"), ("JobId", &id)])
         .await;
     assert_eq!(cancel["Status"], "Cancelled", "{cancel}");
+    gate.open().await;
     let job: Value = wait_until_ended(&app, &key, &id).await;
     assert_eq!(job["Status"], "Cancelled", "{job}");
 
