@@ -24,6 +24,6 @@ printf '%-28s %.2f s\n' "then the download" "$DOWNLOAD"
 printf '%-28s %.0f rows/s\n' "throughput" "$(echo "($PAID + $UNPAID) / $WALL" | bc -l)"
 printf '%-28s %s MiB\n' "worker peak RSS (VmHWM)" "$(mib "$RSS_KIB")"
 printf '%-28s %s MiB\n' "file size" "$(mib $((SIZE / 1024)))"
-grep -h "workbook saved\|exported and stored" "$BENCH_WORK"/ordersum-*/worker.log | sed 's/^.*ordersum_worker::job: /  worker: /'
+grep -h "workbook saved\|exported and stored" "$BENCH_WORK"/ordersum-*/worker.log | sed 's/^.*ordersum_worker::export: /  worker: /'
 echo "sheets (name, then the header-plus-data range of its autofilter):"
 unzip -p "$SUMMARY_FILE" xl/workbook.xml | grep -o "_FilterDatabase[^>]*>'[^']*'![^<]*" | sed "s/.*>'\([^']*\)'!/  \1  /"
