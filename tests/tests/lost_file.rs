@@ -87,26 +87,33 @@ async fn a_worker_resuming_after_losing_its_job_leaves_the_winners_file_alone(po
         ("ORDERSUM_WORKER_CONCURRENCY", "1"),
         ("ORDERSUM_PAGE_SIZE", "2000"),
     ];
-    let mut a = WorkerProcess::start(&app, "a", &env).await;
+    // A waits at its pause point (the whole workbook written into the
+    // store's partial file, the object not completed) until told to go.
+    let pause = app.dirs.make("pause");
+    let pause_env = pause.display().to_string();
+    let mut a_env = env.to_vec();
+    a_env.push(("ORDERSUM_TEST_PAUSE_DIR", pause_env.as_str()));
+    let mut a = WorkerProcess::start(&app, "a", &a_env).await;
     let now = Utc::now().timestamp();
     let id = submit_window_summary(&app, &key, (now - 31 * 86_400, now + 86_400)).await;
     let root = PathBuf::from(app.settings.storage.url.trim_start_matches("file://"));
     let job_dir = root.join(format!("summaries/{COMPANY}/{id}"));
 
-    // A's zip reaches the store's partial file: A is saving. Stop it there.
-    let saving = || {
-        files_under(&job_dir)
-            .iter()
-            .any(|f| is_partial(f) && std::fs::metadata(f).is_ok_and(|m| m.len() > 0))
-    };
+    // A is saving: stop it there, then let it go (it goes on when resumed).
     wait_until(
-        "A saving",
+        "A at its pause point",
         Duration::from_secs(120),
-        Duration::from_millis(2),
-        saving,
+        Duration::from_millis(20),
+        || pause.join(format!("{id}.paused")).exists(),
     )
     .await;
+    assert!(
+        files_under(&job_dir).iter().any(|f| is_partial(f)),
+        "A paused with no partial file: {:?}",
+        files_under(&job_dir)
+    );
     a.stop();
+    std::fs::write(pause.join(format!("{id}.go")), b"").unwrap();
 
     // B takes the job back once A's heartbeat is stale, and finishes it.
     let mut b = WorkerProcess::start(&app, "b", &env).await;

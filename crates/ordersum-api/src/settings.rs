@@ -231,6 +231,16 @@ impl Settings {
             self.timestamp_window_secs,
             1..=86_400,
         )?;
+        check_range(
+            "ORDERSUM_URL_TTL_SECONDS",
+            self.storage.url_ttl_secs,
+            ordersum_storage::defaults::URL_TTL_SECS_RANGE,
+        )?;
+        check_range(
+            "ORDERSUM_S3_UPLOAD_CONCURRENCY",
+            self.storage.upload_concurrency,
+            ordersum_storage::defaults::UPLOAD_CONCURRENCY_RANGE,
+        )?;
         Ok(())
     }
 
@@ -281,6 +291,10 @@ mod tests {
                 .starts_with("ORDERSUM_RATE_LIMIT_PER_KEY_BURST=10")
         );
         assert!(refused(|s| s.max_connections = 0).starts_with("ORDERSUM_MAX_CONNECTIONS=0"));
+        assert!(
+            refused(|s| s.storage.url_ttl_secs = 8 * 24 * 3600)
+                .starts_with("ORDERSUM_URL_TTL_SECONDS=691200")
+        );
         // A limit turned off needs no burst.
         let mut off = Settings::new("db", "redis", "file:///tmp");
         off.rate_limit_per_ip = 0;

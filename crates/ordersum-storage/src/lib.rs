@@ -18,6 +18,18 @@ pub use secrecy::{ExposeSecret, SecretString};
 pub const XLSX_CONTENT_TYPE: &str =
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
 
+/// The storage settings' defaults, stated once, and the values they may take
+/// (checked by the API's and the worker's `validate`).
+pub mod defaults {
+    use std::ops::RangeInclusive;
+
+    pub const URL_TTL_SECS: u64 = 900;
+    /// A presigned URL lives at most 7 days (SigV4).
+    pub const URL_TTL_SECS_RANGE: RangeInclusive<u64> = 1..=7 * 24 * 3600;
+    pub const UPLOAD_CONCURRENCY: usize = 2;
+    pub const UPLOAD_CONCURRENCY_RANGE: RangeInclusive<usize> = 1..=64;
+}
+
 /// Storage settings shared by the API (presigning, serving local files) and
 /// the worker (uploading). The secrets are [`SecretString`]s: `Debug` leaves
 /// them out.
@@ -41,7 +53,7 @@ pub struct StorageSettings {
     #[arg(
         long = "url-ttl-seconds",
         env = "ORDERSUM_URL_TTL_SECONDS",
-        default_value_t = 900
+        default_value_t = defaults::URL_TTL_SECS
     )]
     pub url_ttl_secs: u64,
     /// S3 access key.
@@ -51,7 +63,7 @@ pub struct StorageSettings {
     #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true, value_parser = secret_text)]
     pub secret_access_key: Option<SecretString>,
     /// Parts uploaded at once in a multipart upload (each part 8 MiB).
-    #[arg(long, env = "ORDERSUM_S3_UPLOAD_CONCURRENCY", default_value_t = 2)]
+    #[arg(long, env = "ORDERSUM_S3_UPLOAD_CONCURRENCY", default_value_t = defaults::UPLOAD_CONCURRENCY)]
     pub upload_concurrency: usize,
 }
 
@@ -67,10 +79,10 @@ impl StorageSettings {
             url: url.into(),
             public_url: None,
             url_secret: None,
-            url_ttl_secs: 900,
+            url_ttl_secs: defaults::URL_TTL_SECS,
             access_key_id: None,
             secret_access_key: None,
-            upload_concurrency: 2,
+            upload_concurrency: defaults::UPLOAD_CONCURRENCY,
         }
     }
 

@@ -94,7 +94,7 @@ impl S3Store {
             } else {
                 prefix.to_owned()
             },
-            upload_concurrency: settings.upload_concurrency.max(1),
+            upload_concurrency: settings.upload_concurrency,
         })
     }
 

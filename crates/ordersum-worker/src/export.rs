@@ -3,7 +3,7 @@
 //! writer in `spawn_blocking`) into the workbook, whose zip streams into the
 //! store as it is compressed, under this attempt's own object key.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -171,10 +171,15 @@ async fn stream_workbook(
         zip_level: ctx.settings.zip_level,
     };
     let (pages_tx, pages_rx) = mpsc::channel(PAGES_IN_FLIGHT);
+    let pause = ctx
+        .settings
+        .test_pause_dir
+        .as_ref()
+        .map(|dir| TestPause::new(dir, job.id));
     let writer = {
         let (attempt, temp_dir) = (attempt.clone(), temp_dir.to_owned());
         tokio::task::spawn_blocking(move || {
-            write_workbook(pages_rx, &temp_dir, labels, options, out, &attempt)
+            write_workbook(pages_rx, &temp_dir, labels, options, out, &attempt, pause)
         })
     };
     let read = read_pages(&ctx.pool, &query, pages_tx, attempt).await;
@@ -216,6 +221,7 @@ fn write_workbook(
     options: WorkbookOptions,
     mut out: PipeWriter,
     attempt: &Attempt,
+    pause: Option<TestPause>,
 ) -> Result<Option<(u64, u64)>, ExportError> {
     let mut workbook = WorkbookWriter::new(temp_dir, labels, options)?;
     while let Some(page) = pages.blocking_recv() {
@@ -234,12 +240,41 @@ fn write_workbook(
     let counts = workbook.counts();
     let saving = Instant::now();
     workbook.save(&mut out)?;
+    if let Some(pause) = pause {
+        pause.wait()?;
+    }
     out.finish()?;
     tracing::debug!(
         save_ms = saving.elapsed().as_millis() as u64,
         "workbook saved"
     );
     Ok(Some(counts))
+}
+
+/// `ORDERSUM_TEST_PAUSE_DIR`: a point where tests stop a worker
+/// deterministically (the whole workbook written into the store, the object
+/// not completed).
+struct TestPause {
+    paused: PathBuf,
+    go: PathBuf,
+}
+
+impl TestPause {
+    fn new(dir: &Path, job_id: Uuid) -> Self {
+        TestPause {
+            paused: dir.join(format!("{job_id}.paused")),
+            go: dir.join(format!("{job_id}.go")),
+        }
+    }
+
+    /// Says it is here, then waits for the go.
+    fn wait(&self) -> std::io::Result<()> {
+        std::fs::write(&self.paused, b"")?;
+        while !self.go.exists() {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

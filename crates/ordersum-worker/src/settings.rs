@@ -100,6 +100,11 @@ pub struct Settings {
     /// Name of this worker (default: host, pid and a random suffix; must be unique).
     #[arg(long, env = "ORDERSUM_WORKER_ID")]
     pub worker_id: Option<String>,
+    /// Tests only: a directory where an attempt, its workbook written into
+    /// the store but the object not yet completed, creates `<job id>.paused`
+    /// and waits for `<job id>.go` (a test stops the process there).
+    #[arg(long, env = "ORDERSUM_TEST_PAUSE_DIR", hide = true)]
+    pub test_pause_dir: Option<PathBuf>,
     /// Where `GET /metrics` (Prometheus) is served; `off` (or empty) serves nothing.
     #[arg(long, env = "ORDERSUM_WORKER_METRICS_ADDR", default_value_t = MetricsAddr::default())]
     pub metrics_addr: MetricsAddr,
@@ -131,6 +136,7 @@ impl Settings {
             shutdown_grace_secs: defaults::SHUTDOWN_GRACE_SECS,
             job_timeout_secs: defaults::JOB_TIMEOUT_SECS,
             worker_id: None,
+            test_pause_dir: None,
             metrics_addr: MetricsAddr::default(),
             storage: StorageSettings::new(storage_url),
         }
@@ -142,6 +148,9 @@ impl Settings {
     pub fn without_empty_values(mut self) -> Self {
         self.worker_id = self.worker_id.filter(|id| !id.trim().is_empty());
         self.temp_dir = self.temp_dir.filter(|dir| !dir.as_os_str().is_empty());
+        self.test_pause_dir = self
+            .test_pause_dir
+            .filter(|dir| !dir.as_os_str().is_empty());
         self
     }
 
@@ -207,6 +216,16 @@ impl Settings {
             "ORDERSUM_JOB_TIMEOUT_SECONDS",
             self.job_timeout_secs,
             1..=7 * 86_400,
+        )?;
+        check_range(
+            "ORDERSUM_URL_TTL_SECONDS",
+            self.storage.url_ttl_secs,
+            ordersum_storage::defaults::URL_TTL_SECS_RANGE,
+        )?;
+        check_range(
+            "ORDERSUM_S3_UPLOAD_CONCURRENCY",
+            self.storage.upload_concurrency,
+            ordersum_storage::defaults::UPLOAD_CONCURRENCY_RANGE,
         )?;
         // A live worker beats every progress interval: a job is stale only
         // after it missed at least two beats.
@@ -330,6 +349,10 @@ mod tests {
         );
         assert!(refused(|s| s.zip_level = 12).starts_with("ORDERSUM_ZIP_LEVEL=12"));
         assert!(refused(|s| s.page_size = 0).starts_with("ORDERSUM_PAGE_SIZE=0"));
+        assert!(
+            refused(|s| s.storage.upload_concurrency = 0)
+                .starts_with("ORDERSUM_S3_UPLOAD_CONCURRENCY=0")
+        );
         assert!(refused(|s| s.job_timeout_secs = 0).starts_with("ORDERSUM_JOB_TIMEOUT_SECONDS=0"));
         assert!(
             refused(|s| s.sheet_max_rows = EXCEL_MAX_DATA_ROWS + 1)
