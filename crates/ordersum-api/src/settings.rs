@@ -231,16 +231,7 @@ impl Settings {
             self.timestamp_window_secs,
             1..=86_400,
         )?;
-        check_range(
-            "ORDERSUM_URL_TTL_SECONDS",
-            self.storage.url_ttl_secs,
-            ordersum_storage::defaults::URL_TTL_SECS_RANGE,
-        )?;
-        check_range(
-            "ORDERSUM_S3_UPLOAD_CONCURRENCY",
-            self.storage.upload_concurrency,
-            ordersum_storage::defaults::UPLOAD_CONCURRENCY_RANGE,
-        )?;
+        self.storage.validate()?;
         Ok(())
     }
 

@@ -86,6 +86,21 @@ impl StorageSettings {
         }
     }
 
+    /// Refuses values out of range, naming the variable.
+    pub fn validate(&self) -> std::result::Result<(), ordersum_runtime::InvalidSetting> {
+        use ordersum_runtime::check_range;
+        check_range(
+            "ORDERSUM_URL_TTL_SECONDS",
+            self.url_ttl_secs,
+            defaults::URL_TTL_SECS_RANGE,
+        )?;
+        check_range(
+            "ORDERSUM_S3_UPLOAD_CONCURRENCY",
+            self.upload_concurrency,
+            defaults::UPLOAD_CONCURRENCY_RANGE,
+        )
+    }
+
     pub fn url_ttl(&self) -> Duration {
         Duration::from_secs(self.url_ttl_secs)
     }

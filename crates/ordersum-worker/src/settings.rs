@@ -217,16 +217,7 @@ impl Settings {
             self.job_timeout_secs,
             1..=7 * 86_400,
         )?;
-        check_range(
-            "ORDERSUM_URL_TTL_SECONDS",
-            self.storage.url_ttl_secs,
-            ordersum_storage::defaults::URL_TTL_SECS_RANGE,
-        )?;
-        check_range(
-            "ORDERSUM_S3_UPLOAD_CONCURRENCY",
-            self.storage.upload_concurrency,
-            ordersum_storage::defaults::UPLOAD_CONCURRENCY_RANGE,
-        )?;
+        self.storage.validate()?;
         // A live worker beats every progress interval: a job is stale only
         // after it missed at least two beats.
         let min_stale = (2 * self.progress_interval_ms).div_ceil(1000);
