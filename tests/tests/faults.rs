@@ -107,6 +107,20 @@ async fn attempts(app: &TestApp, id: &str) -> (i32, Option<String>) {
         .unwrap()
 }
 
+/// Waits until a second attempt has claimed the job (the first failed and
+/// was retried); panics with `worker`'s log after `within`.
+async fn wait_for_retry(app: &TestApp, id: &str, within: Duration, worker: &WorkerProcess) {
+    let deadline = tokio::time::Instant::now() + within;
+    while attempts(app, id).await.0 < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the job was not retried: {}",
+            worker.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[sqlx::test(migrations = "../migrations")]
 async fn a_worker_killed_mid_export_leaves_its_job_to_another_worker(pool: PgPool) {
     let app = spawn_app_with(pool, test_settings()).await;
@@ -217,15 +231,7 @@ async fn the_s3_server_stopping_during_a_job_delays_it_but_loses_nothing(pool: P
     gate.open().await;
 
     // The upload fails and the job waits for a retry; the API is not ready.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
-    while attempts(&app, &id).await.0 < 2 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the job never retried: {}",
-            worker.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for_retry(&app, &id, Duration::from_secs(90), &worker).await;
     let (status, body) = app.get_path("/readyz").await;
     assert_eq!(status, 503, "{body}");
     assert!(body.contains(r#""Storage":"unavailable""#), "{body}");
@@ -264,15 +270,7 @@ async fn terminated_postgres_connections_mid_export_lose_no_job(pool: PgPool) {
     );
     // That attempt fails and the job is retried: attempt 2 claims it (and
     // waits at the gate for its first page).
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while attempts(&app, &id).await.0 < 2 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the job was not retried: {}",
-            worker.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for_retry(&app, &id, Duration::from_secs(60), &worker).await;
     gate.open().await;
     let job = wait_for(&app, &key, &id, Duration::from_secs(120), ended).await;
     assert_job_matches_sql(&app, &job, window(0), "", Tz::UTC).await;
