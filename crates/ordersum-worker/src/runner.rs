@@ -93,14 +93,16 @@ impl<E: WorkError> RunError<E> {
 
     /// What the customer reads in `ErrorMessage` (the cause is in the log).
     pub fn customer_message(&self, max_attempts: i32) -> String {
+        if let RunError::Work(err) = self
+            && let Some(message) = err.customer_message()
+        {
+            return message;
+        }
         match self {
             RunError::TimedOut(limit) => format!(
                 "The order summary took longer than the allowed {} minutes. Narrow the time window or the filters and try again.",
                 limit.as_secs().div_ceil(60)
             ),
-            RunError::Work(err) if err.customer_message().is_some() => {
-                err.customer_message().unwrap_or_default()
-            }
             err if err.is_retryable() => format!(
                 "The order summary could not be produced after {max_attempts} attempts because a service it depends on was unavailable. Please try again later."
             ),

@@ -205,14 +205,12 @@ impl WorkbookWriter {
             SheetKind::Unpaid => &self.unpaid.layout,
         };
         for placed in layout {
-            if placed.column.kind == Kind::Amount {
-                sheet.set_column_format(placed.col, &self.formats.amount)?;
-            }
-        }
-        for placed in layout {
-            if matches!(placed.column.kind, Kind::Time | Kind::OptionalTime) {
-                sheet.set_column_format(placed.col, &self.formats.datetime)?;
-            }
+            let format = match placed.column.kind {
+                Kind::Amount => &self.formats.amount,
+                Kind::Time | Kind::OptionalTime => &self.formats.datetime,
+                _ => continue,
+            };
+            sheet.set_column_format(placed.col, format)?;
         }
         sheet.set_freeze_panes(1, 0)?;
         let series = self.series(kind);
