@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use ordersum_model::Limits;
+use ordersum_model::request::canonical_time_zone;
 pub use ordersum_runtime::{Backends, LogFormat};
 use ordersum_runtime::{InvalidSetting, check_range};
 use ordersum_storage::StorageSettings;
@@ -167,7 +168,9 @@ impl Settings {
             0..=86_400,
         )?;
         check_range("ORDERSUM_MAX_SPAN_DAYS", self.max_span_days, 1..=3660)?;
-        if self.default_time_zone.parse::<chrono_tz::Tz>().is_err() {
+        // As the worker reads it: an IANA name written exactly.
+        let zone = &self.default_time_zone;
+        if canonical_time_zone(zone).as_deref() != Some(zone.as_str()) {
             return Err(InvalidSetting {
                 setting: "ORDERSUM_DEFAULT_TIME_ZONE",
                 value: self.default_time_zone.clone(),
