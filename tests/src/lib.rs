@@ -46,11 +46,14 @@ pub struct Key {
 }
 
 /// A running API with its own database, queue and file store.
+#[derive(Clone)]
 pub struct TestApp {
     pub addr: SocketAddr,
     pub pool: PgPool,
     pub settings: Settings,
     pub http: reqwest::Client,
+    /// The API's long-poll registry (how many calls wait).
+    pub watch: Arc<ordersum_api::watch::JobWatch>,
     /// Removes the test's local directories when the test ends.
     pub dirs: Arc<TestDirs>,
 }
@@ -126,6 +129,7 @@ pub async fn spawn_app_with(pool: PgPool, settings: Settings) -> TestApp {
         .await
         .unwrap();
     let addr = app.local_addr().unwrap();
+    let watch = app.job_watch();
     tokio::spawn(app.run_until(std::future::pending()));
     let dirs = DIRS.with(Arc::clone);
     TestApp {
@@ -133,6 +137,7 @@ pub async fn spawn_app_with(pool: PgPool, settings: Settings) -> TestApp {
         pool,
         settings,
         http: reqwest::Client::new(),
+        watch,
         dirs,
     }
 }

@@ -28,6 +28,7 @@ async fn spawn(pool: PgPool, tweak: impl FnOnce(&mut Settings)) -> (TestApp, Arc
         .await
         .unwrap();
     let keys = app.key_cache();
+    let watch = app.job_watch();
     let addr = app.local_addr().unwrap();
     tokio::spawn(app.run_until(std::future::pending()));
     let app = TestApp {
@@ -35,6 +36,7 @@ async fn spawn(pool: PgPool, tweak: impl FnOnce(&mut Settings)) -> (TestApp, Arc
         pool,
         settings,
         http: reqwest::Client::new(),
+        watch,
         dirs: Arc::new(TestDirs::default()),
     };
     (app, keys)

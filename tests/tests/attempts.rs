@@ -24,8 +24,9 @@ async fn an_old_attempt_of_the_same_worker_cannot_touch_the_new_one(pool: PgPool
     let params = Params::from_pairs([("StartTime", "100"), ("EndTime", "200")]);
     let request = SummaryRequest::from_params(&params, &Limits::default()).unwrap();
     let mut tx = pool.begin().await.unwrap();
-    let job = repo::insert_job(&mut tx, Uuid::now_v7(), 1, &request)
+    let job = repo::insert_job(&mut tx, Uuid::now_v7(), 1, &request, 5, Duration::ZERO)
         .await
+        .unwrap()
         .unwrap();
     tx.commit().await.unwrap();
 

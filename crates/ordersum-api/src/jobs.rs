@@ -13,20 +13,35 @@ use uuid::Uuid;
 use crate::error::{Error, Result};
 use crate::metrics;
 use crate::startup::AppState;
+use crate::watch::Watching;
 use crate::wire::Fields;
 
 /// Longest `WaitSeconds` a call may ask for.
 pub const MAX_WAIT_SECS: i64 = 60;
-/// How often a long-polling call looks at its job again.
-const WAIT_POLL: Duration = Duration::from_millis(250);
 const DEFAULT_LIST_LIMIT: i64 = 20;
 const MAX_LIST_LIMIT: i64 = 100;
 
 pub async fn download(state: &AppState, company_id: i64, params: &Params) -> Result<Fields> {
     let request = SummaryRequest::from_params(params, &state.limits)?;
     let wait = wait_seconds(state, params)?;
-    let job = enqueue(state, company_id, &request).await?;
-    let job = wait_for(state, job, wait).await?;
+    let job = match enqueue(state, company_id, &request).await? {
+        Enqueued::New(job) => {
+            // Watch before the workers are woken: the end cannot slip past.
+            let watching = (!wait.is_zero()).then(|| state.watch.watch(job.id));
+            announce(state, job.id).await;
+            wait_for(state, job, watching, wait).await?
+        }
+        // An equal job read under the company's lock: watch, then read it
+        // again, or an end between the two would go unseen.
+        Enqueued::Existing(job) if job.status.is_active() && !wait.is_zero() => {
+            let watching = state.watch.watch(job.id);
+            let job = repo::get_job(&state.pool, company_id, job.id)
+                .await?
+                .unwrap_or(job);
+            wait_for(state, job, Some(watching), wait).await?
+        }
+        Enqueued::Existing(job) => job,
+    };
     // A job that has ended by now (within WaitSeconds, or a fresh equal
     // one) answers its file here: UCloud's SDK method returns only this.
     let download = download_link(state, &job).await?;
@@ -39,10 +54,11 @@ pub async fn download(state: &AppState, company_id: i64, params: &Params) -> Res
 pub async fn get(state: &AppState, company_id: i64, params: &Params) -> Result<Fields> {
     let job_id = job_id(params)?;
     let wait = wait_seconds(state, params)?;
+    let watching = (!wait.is_zero()).then(|| state.watch.watch(job_id));
     let job = repo::get_job(&state.pool, company_id, job_id)
         .await?
         .ok_or_else(|| ApiError::bad("JobId"))?;
-    let job = wait_for(state, job, wait).await?;
+    let job = wait_for(state, job, watching, wait).await?;
     let download = download_link(state, &job).await?;
     Ok(view_fields(&job, download))
 }
@@ -133,10 +149,18 @@ async fn download_link(state: &AppState, job: &Job) -> Result<Option<Download>> 
     }))
 }
 
+/// What a submission came to.
+enum Enqueued {
+    /// Inserted and pushed; the workers are not woken yet ([`announce`]).
+    New(Job),
+    /// An equal live (or freshly succeeded) job answers the request.
+    Existing(Job),
+}
+
 /// Answers an equal live job, or inserts a new one and pushes its id, all in
 /// one transaction under the company's lock: the row exists only if the push
 /// succeeded, and concurrent equal requests get one job.
-async fn enqueue(state: &AppState, company_id: i64, request: &SummaryRequest) -> Result<Job> {
+async fn enqueue(state: &AppState, company_id: i64, request: &SummaryRequest) -> Result<Enqueued> {
     let hash = request.hash();
     let mut tx = state.pool.begin().await?;
     repo::lock_company(&mut tx, company_id).await?;
@@ -145,34 +169,61 @@ async fn enqueue(state: &AppState, company_id: i64, request: &SummaryRequest) ->
     {
         tx.commit().await?;
         tracing::info!(job_id = %job.id, company_id, "equal request answered with existing job");
-        return Ok(job);
+        return Ok(Enqueued::Existing(job));
     }
     let cap = state.settings.max_active_jobs;
-    if repo::count_active_jobs(&mut tx, company_id).await? >= cap {
-        return Err(ApiError::TooManyJobs(cap).into());
-    }
-    let job = repo::insert_job(&mut tx, Uuid::now_v7(), company_id, request).await?;
-    push(state, job.id).await?;
+    let job = repo::insert_job(
+        &mut tx,
+        Uuid::now_v7(),
+        company_id,
+        request,
+        cap,
+        state.settings.fair_share_step(),
+    )
+    .await?
+    .ok_or(ApiError::TooManyJobs(cap))?;
+    state
+        .queue
+        .stage(job.id, Duration::ZERO)
+        .await
+        .map_err(|err| Error::Queue(err.to_string()))?;
     tx.commit().await?;
     ::metrics::counter!(metrics::JOBS_ENQUEUED_TOTAL).increment(1);
     tracing::info!(job_id = %job.id, company_id, "job enqueued");
-    Ok(job)
+    Ok(Enqueued::New(job))
 }
 
-/// Pushes the job id to the Redis queue through apalis.
-async fn push(state: &AppState, job_id: Uuid) -> Result<()> {
-    state
-        .queue
-        .push(job_id)
-        .await
-        .map_err(|err| Error::Queue(err.to_string()))
+/// Marks a committed job's push and wakes the workers. The job is already
+/// queued and pushed: if Redis fails now, a worker's fallback poll still
+/// takes it, and the sweeper re-marks it.
+async fn announce(state: &AppState, job_id: Uuid) {
+    if let Err(err) = state.queue.announce(job_id, true).await {
+        tracing::warn!(%job_id, error = %err, "could not wake the workers; they will find the job on their next poll");
+    }
 }
 
-/// Re-reads `job` until it has ended or `wait` has passed.
-async fn wait_for(state: &AppState, mut job: Job, wait: Duration) -> Result<Job> {
+/// Waits, up to `wait`, for `job` to end: woken by `watching` when it does
+/// (or may have), and re-reading the row now and then in case a wake-up
+/// was lost. `watching` must have been made before `job` was read.
+async fn wait_for(
+    state: &AppState,
+    mut job: Job,
+    watching: Option<Watching>,
+    wait: Duration,
+) -> Result<Job> {
+    let Some(mut watching) = watching else {
+        return Ok(job);
+    };
     let deadline = Instant::now() + wait;
     while job.status.is_active() && Instant::now() < deadline {
-        tokio::time::sleep(WAIT_POLL.min(deadline - Instant::now())).await;
+        let pause = state
+            .settings
+            .wait_fallback()
+            .min(deadline - Instant::now());
+        tokio::select! {
+            () = watching.changed() => {}
+            () = tokio::time::sleep(pause) => {}
+        }
         match repo::get_job(&state.pool, job.company_id, job.id).await? {
             Some(fresh) => job = fresh,
             None => break,

@@ -14,6 +14,7 @@ pub mod replay;
 pub mod server;
 pub mod settings;
 pub mod startup;
+pub mod watch;
 pub mod wire;
 
 pub use settings::Settings;

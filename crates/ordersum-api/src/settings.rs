@@ -19,8 +19,10 @@ pub mod defaults {
     pub const DB_MAX_CONNECTIONS: u32 = 10;
     pub const MAX_ACTIVE_JOBS: i64 = 5;
     pub const DEDUP_FRESH_SECS: u64 = 60;
+    pub const FAIR_SHARE_STEP_SECS: u64 = 10;
     pub const MAX_SPAN_DAYS: i64 = 366;
     pub const DEFAULT_WAIT_SECS: u64 = 0;
+    pub const WAIT_FALLBACK_MS: u64 = 5_000;
     pub const DEPENDENCY_TIMEOUT_MS: u64 = 3000;
     pub const KEY_CACHE_SECS: u64 = 2;
     pub const KEY_CACHE_CAPACITY: u64 = 10_000;
@@ -49,6 +51,12 @@ pub struct Settings {
     /// Most queued + running jobs per company; more answer RetCode 153.
     #[arg(long, env = "ORDERSUM_MAX_ACTIVE_JOBS", default_value_t = defaults::MAX_ACTIVE_JOBS)]
     pub max_active_jobs: i64,
+    /// Fair share between companies: a new job waits behind other
+    /// companies' jobs submitted up to this many seconds after it, for each
+    /// job its company already has queued or running (0: first come, first
+    /// served).
+    #[arg(long, env = "ORDERSUM_FAIR_SHARE_STEP_SECS", default_value_t = defaults::FAIR_SHARE_STEP_SECS)]
+    pub fair_share_step_secs: u64,
     /// A succeeded job answers an equal request for this many seconds after it finished.
     #[arg(long, env = "ORDERSUM_DEDUP_FRESH_SECONDS", default_value_t = defaults::DEDUP_FRESH_SECS)]
     pub dedup_fresh_secs: u64,
@@ -61,6 +69,10 @@ pub struct Settings {
     /// Long-poll seconds when a call carries no WaitSeconds (0 = answer at once).
     #[arg(long, env = "ORDERSUM_DEFAULT_WAIT_SECONDS", default_value_t = defaults::DEFAULT_WAIT_SECS)]
     pub default_wait_secs: u64,
+    /// How often a long-poll reads its job again unwoken: only a fallback,
+    /// the job's end wakes it at once (Postgres LISTEN/NOTIFY).
+    #[arg(long, env = "ORDERSUM_WAIT_FALLBACK_MS", default_value_t = defaults::WAIT_FALLBACK_MS)]
+    pub wait_fallback_ms: u64,
     /// How long a call waits for Postgres or Redis before answering 2000+.
     #[arg(long, env = "ORDERSUM_DEPENDENCY_TIMEOUT_MS", default_value_t = defaults::DEPENDENCY_TIMEOUT_MS)]
     pub dependency_timeout_ms: u64,
@@ -129,9 +141,11 @@ impl Settings {
             db_max_connections: defaults::DB_MAX_CONNECTIONS,
             max_active_jobs: defaults::MAX_ACTIVE_JOBS,
             dedup_fresh_secs: defaults::DEDUP_FRESH_SECS,
+            fair_share_step_secs: defaults::FAIR_SHARE_STEP_SECS,
             max_span_days: defaults::MAX_SPAN_DAYS,
             default_time_zone: defaults::DEFAULT_TIME_ZONE.to_owned(),
             default_wait_secs: defaults::DEFAULT_WAIT_SECS,
+            wait_fallback_ms: defaults::WAIT_FALLBACK_MS,
             dependency_timeout_ms: defaults::DEPENDENCY_TIMEOUT_MS,
             key_cache_secs: defaults::KEY_CACHE_SECS,
             key_cache_capacity: defaults::KEY_CACHE_CAPACITY,
@@ -166,6 +180,16 @@ impl Settings {
             "ORDERSUM_DEDUP_FRESH_SECONDS",
             self.dedup_fresh_secs,
             0..=86_400,
+        )?;
+        check_range(
+            "ORDERSUM_WAIT_FALLBACK_MS",
+            self.wait_fallback_ms,
+            100..=60_000,
+        )?;
+        check_range(
+            "ORDERSUM_FAIR_SHARE_STEP_SECS",
+            self.fair_share_step_secs,
+            0..=3_600,
         )?;
         check_range("ORDERSUM_MAX_SPAN_DAYS", self.max_span_days, 1..=3660)?;
         // As the worker reads it: an IANA name written exactly.
@@ -249,6 +273,16 @@ impl Settings {
 
     pub fn dependency_timeout(&self) -> Duration {
         Duration::from_millis(self.dependency_timeout_ms)
+    }
+
+    /// How often a long-poll reads its job again unwoken.
+    pub fn wait_fallback(&self) -> Duration {
+        Duration::from_millis(self.wait_fallback_ms)
+    }
+
+    /// How far back in line each already active job puts a company's new one.
+    pub fn fair_share_step(&self) -> Duration {
+        Duration::from_secs(self.fair_share_step_secs)
     }
 
     /// How long a succeeded job answers an equal request.

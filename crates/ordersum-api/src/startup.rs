@@ -25,6 +25,7 @@ use crate::keys::KeyCache;
 use crate::ratelimit::{self, Limiter, RateLimits};
 use crate::server::{self, ServerLimits};
 use crate::settings::Settings;
+use crate::watch::JobWatch;
 use crate::{actions, files, health, metrics};
 
 /// Largest request body accepted.
@@ -43,6 +44,8 @@ pub struct AppState {
     pub store: Store,
     pub keys: Arc<KeyCache>,
     pub rate_limits: RateLimits,
+    /// Wakes long-polls when their job ends.
+    pub watch: Arc<JobWatch>,
 }
 
 pub struct Application {
@@ -51,6 +54,7 @@ pub struct Application {
     server_limits: ServerLimits,
     keys: Arc<KeyCache>,
     rate_limits: RateLimits,
+    watch: Arc<JobWatch>,
 }
 
 impl Application {
@@ -105,8 +109,10 @@ impl Application {
                 .then(|| Duration::from_millis(settings.header_read_timeout_ms)),
             max_connections: settings.max_connections,
         };
+        let watch = JobWatch::start(&pool);
         let state = AppState {
             pool,
+            watch: Arc::clone(&watch),
             queue,
             limits: Arc::new(settings.limits()),
             settings: Arc::new(settings),
@@ -121,11 +127,17 @@ impl Application {
             server_limits,
             keys,
             rate_limits,
+            watch,
         })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// The long-poll registry (for tests and diagnostics).
+    pub fn job_watch(&self) -> Arc<JobWatch> {
+        Arc::clone(&self.watch)
     }
 
     /// The API key cache (for tests and diagnostics).

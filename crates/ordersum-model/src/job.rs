@@ -39,6 +39,11 @@ impl JobStatus {
         }
     }
 
+    /// The status stored as `text` in `summary_jobs.status`.
+    pub fn from_db(text: &str) -> Option<JobStatus> {
+        JobStatus::ALL.into_iter().find(|s| s.as_db() == text)
+    }
+
     /// Whether the job can still change on its own (a worker owes it work).
     pub fn is_active(self) -> bool {
         matches!(self, JobStatus::Queued | JobStatus::Running)
@@ -68,10 +73,7 @@ impl sqlx::Encode<'_, sqlx::Postgres> for JobStatus {
 impl sqlx::Decode<'_, sqlx::Postgres> for JobStatus {
     fn decode(value: sqlx::postgres::PgValueRef<'_>) -> Result<Self, sqlx::error::BoxDynError> {
         let text = <&str as sqlx::Decode<sqlx::Postgres>>::decode(value)?;
-        JobStatus::ALL
-            .into_iter()
-            .find(|s| s.as_db() == text)
-            .ok_or_else(|| format!("unknown job status {text:?}").into())
+        JobStatus::from_db(text).ok_or_else(|| format!("unknown job status {text:?}").into())
     }
 }
 

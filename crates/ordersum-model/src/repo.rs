@@ -100,38 +100,33 @@ pub async fn find_reusable_job(
     .await
 }
 
-/// Queued plus running jobs of a company.
-#[tracing::instrument(skip_all, err)]
-pub async fn count_active_jobs(
-    conn: &mut PgConnection,
-    company_id: i64,
-) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
-        r#"SELECT count(*) FROM summary_jobs WHERE company_id = $1 AND status IN ('queued', 'running')"#,
-    )
-    .bind(company_id)
-    .fetch_one(conn)
-    .await
-}
-
-/// Inserts a queued job for `request`.
+/// Inserts a queued job for `request`, unless the company already has `cap`
+/// jobs queued or running (then `None`). Its place in line (`fair_at`) is
+/// now plus `fair_step` for each of those jobs.
 #[tracing::instrument(skip_all, err, fields(job_id = %id))]
 pub async fn insert_job(
     conn: &mut PgConnection,
     id: Uuid,
     company_id: i64,
     request: &SummaryRequest,
-) -> Result<Job, sqlx::Error> {
+    cap: i64,
+    fair_step: Duration,
+) -> Result<Option<Job>, sqlx::Error> {
     let query = sqlx::AssertSqlSafe(format!(
-        "INSERT INTO summary_jobs (id, company_id, request, request_hash) \
-         VALUES ($1, $2, $3, $4) RETURNING {JOB_COLUMNS}"
+        "WITH active AS (SELECT count(*) AS jobs FROM summary_jobs \
+                         WHERE company_id = $2 AND status IN ('queued', 'running')) \
+         INSERT INTO summary_jobs (id, company_id, request, request_hash, fair_at) \
+         SELECT $1, $2, $3, $4, now() + $6 * active.jobs FROM active WHERE active.jobs < $5 \
+         RETURNING {JOB_COLUMNS}"
     ));
     sqlx::query_as(query)
         .bind(id)
         .bind(company_id)
         .bind(sqlx::types::Json(request))
         .bind(request.hash())
-        .fetch_one(conn)
+        .bind(cap)
+        .bind(fair_step)
+        .fetch_optional(conn)
         .await
 }
 
@@ -238,6 +233,30 @@ pub async fn claim_job(
         .bind(id)
         .bind(worker_id)
         .bind(stale)
+        .fetch_optional(db)
+        .await
+}
+
+/// Claims the queued job next in line for `worker_id`: due (its retry time
+/// passed), earliest `fair_at` first, skipping rows another worker is
+/// claiming at this moment. `None` when no queued job is due.
+#[tracing::instrument(skip_all, err)]
+pub async fn claim_next(
+    db: impl PgExecutor<'_>,
+    worker_id: &str,
+) -> Result<Option<Job>, sqlx::Error> {
+    let query = sqlx::AssertSqlSafe(format!(
+        "UPDATE summary_jobs SET status = 'running', worker_id = $1, attempts = attempts + 1, \
+         heartbeat_at = now(), started_at = now(), paid_rows = 0, unpaid_rows = 0, \
+         error_message = NULL, retry_at = NULL \
+         WHERE id = (SELECT id FROM summary_jobs \
+                     WHERE status = 'queued' AND (retry_at IS NULL OR retry_at <= now()) \
+                     ORDER BY fair_at, id LIMIT 1 FOR UPDATE SKIP LOCKED) \
+           AND status = 'queued' \
+         RETURNING {JOB_COLUMNS}"
+    ));
+    sqlx::query_as(query)
+        .bind(worker_id)
         .fetch_optional(db)
         .await
 }

@@ -12,10 +12,16 @@
 
 use std::time::Duration;
 
-use apalis::prelude::{BackendExt, IntervalStrategy, PollWith, TaskBuilder, TaskSink};
+use std::pin::Pin;
+use std::sync::Arc;
+
+use apalis::prelude::{PollWith, StreamStrategy, TaskBuilder, TaskSink};
 use apalis_redis::{Config, ConnectionManager, RedisStorage};
+use futures::{Stream, StreamExt};
 use redis::aio::ConnectionManagerConfig;
 use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 /// Name of the Redis queue (apalis-redis namespace) that carries job ids.
@@ -60,6 +66,7 @@ pub enum QueueError {
 #[derive(Clone)]
 pub struct JobQueue {
     storage: RedisStorage<JobMessage>,
+    client: redis::Client,
     conn: ConnectionManager,
     name: String,
     timeout: Duration,
@@ -84,10 +91,11 @@ impl JobQueue {
             .set_response_timeout(Some(timeout))
             .set_number_of_retries(2)
             .set_max_delay(Duration::from_millis(500));
-        let conn = ConnectionManager::new_lazy_with_config(client, config)?;
+        let conn = ConnectionManager::new_lazy_with_config(client.clone(), config)?;
         let storage = RedisStorage::new(conn.clone()).with_config(Self::config(name));
         Ok(JobQueue {
             storage,
+            client,
             conn,
             name: name.to_owned(),
             timeout,
@@ -103,16 +111,18 @@ impl JobQueue {
     }
 
     /// The apalis-redis backend a worker consumes this queue with: up to
-    /// `batch` ids taken per poll, Redis polled every `poll_interval` when
-    /// idle.
+    /// `batch` ids taken per fetch; an idle consumer fetches again when
+    /// `wakeups` announces a push, and every `fallback` in case an
+    /// announcement was lost (and for delayed pushes coming due).
     pub fn consumer(
         &self,
         batch: usize,
-        poll_interval: Duration,
-    ) -> PollWith<RedisStorage<JobMessage>, IntervalStrategy> {
-        RedisStorage::new(self.conn.clone())
-            .with_config(Self::config(&self.name).batch_size(batch))
-            .poll_with_interval(poll_interval)
+        wakeups: &Wakeups,
+        fallback: Duration,
+    ) -> PollWith<RedisStorage<JobMessage>, StreamStrategy<WakeStream>> {
+        let backend = RedisStorage::new(self.conn.clone())
+            .with_config(Self::config(&self.name).batch_size(batch));
+        PollWith::new(backend, StreamStrategy::new(wakeups.stream(fallback)))
     }
 
     /// A Redis connection (for the worker's apalis backend and health checks).
@@ -139,13 +149,24 @@ impl JobQueue {
         }
     }
 
-    /// Pushes `job_id` for delivery now.
+    /// Pushes `job_id` for delivery now and wakes the workers.
     pub async fn push(&self, job_id: Uuid) -> Result<(), QueueError> {
-        self.push_after(job_id, Duration::ZERO).await
+        self.stage(job_id, Duration::ZERO).await?;
+        self.announce(job_id, true).await
     }
 
-    /// Pushes `job_id` for delivery after `delay`, and marks it held.
+    /// Pushes `job_id` for delivery after `delay`, and marks it held. No
+    /// worker is woken: a worker's fallback poll takes it when it is due.
     pub async fn push_after(&self, job_id: Uuid, delay: Duration) -> Result<(), QueueError> {
+        self.stage(job_id, delay).await?;
+        self.announce(job_id, delay.is_zero()).await
+    }
+
+    /// Puts `job_id` in the queue without marking it or waking anyone: for
+    /// a push inside the transaction that inserts the row, which
+    /// [`JobQueue::announce`]s it once committed (a worker woken earlier
+    /// would not see the row yet).
+    pub async fn stage(&self, job_id: Uuid, delay: Duration) -> Result<(), QueueError> {
         let mut storage = self.storage.clone();
         let task = if delay.is_zero() {
             TaskBuilder::new(JobMessage { job_id }).build()
@@ -154,16 +175,46 @@ impl JobQueue {
                 .run_after(delay)
                 .build()
         };
-        self.bounded(storage.push_task(task)).await?;
+        self.bounded(storage.push_task(task)).await
+    }
+
+    /// Marks a staged `job_id` held by Redis and, with `wake`, wakes the
+    /// idle workers (one round trip). A lost announcement costs no job: the
+    /// sweeper pushes an unmarked queued job again, and workers poll now and
+    /// then.
+    pub async fn announce(&self, job_id: Uuid, wake: bool) -> Result<(), QueueError> {
         let mut conn = self.conn.clone();
-        self.bounded(
-            redis::cmd("ZADD")
-                .arg(self.markers())
-                .arg(unix_now())
+        let mut pipe = redis::pipe();
+        pipe.cmd("ZADD")
+            .arg(self.markers())
+            .arg(unix_now())
+            .arg(job_id.to_string())
+            .ignore();
+        if wake {
+            pipe.cmd("PUBLISH")
+                .arg(self.wake_channel())
                 .arg(job_id.to_string())
-                .query_async::<()>(&mut conn),
-        )
-        .await
+                .ignore();
+        }
+        self.bounded(pipe.query_async::<()>(&mut conn)).await
+    }
+
+    /// The channel pushes are announced on.
+    fn wake_channel(&self) -> String {
+        format!("{}:ordersum:wake", self.name)
+    }
+
+    /// Wake-ups for a consumer of this queue: a subscription to the
+    /// announcements of pushes, kept open (and opened again after Redis
+    /// comes back) by a task that lives as long as the [`Wakeups`].
+    pub fn wakeups(&self) -> Wakeups {
+        let notify = Arc::new(Notify::new());
+        let task = tokio::spawn(subscribe(
+            self.client.clone(),
+            self.wake_channel(),
+            notify.clone(),
+        ));
+        Wakeups { notify, task }
     }
 
     /// When `job_id` was last pushed (Unix seconds), if Redis still holds it.
@@ -272,4 +323,73 @@ fn unix_now() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default()
         .as_secs()
+}
+
+/// A consumer's subscription to push announcements (see
+/// [`JobQueue::wakeups`]); dropping it ends the subscription.
+#[derive(Debug)]
+pub struct Wakeups {
+    notify: Arc<Notify>,
+    task: JoinHandle<()>,
+}
+
+/// Yields when a push is announced, and every fallback interval.
+pub type WakeStream = Pin<Box<dyn Stream<Item = ()> + Send>>;
+
+impl Wakeups {
+    /// The wake-up stream an apalis consumer polls by. An announcement
+    /// that arrives while nobody waits is kept for the next wait, so a
+    /// push between two fetches is never slept through.
+    pub fn stream(&self, fallback: Duration) -> WakeStream {
+        let mut fallback =
+            tokio::time::interval_at(tokio::time::Instant::now() + fallback, fallback);
+        fallback.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let state = (self.notify.clone(), fallback);
+        futures::stream::unfold(state, |(notify, mut fallback)| async move {
+            tokio::select! {
+                () = notify.notified() => {}
+                _ = fallback.tick() => {}
+            }
+            Some(((), (notify, fallback)))
+        })
+        .boxed()
+    }
+}
+
+impl Drop for Wakeups {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Keeps a subscription to `channel` open, turning each message into a
+/// wake-up. After a lost connection it wakes the consumer once (pushes may
+/// have been announced meanwhile) and subscribes again.
+async fn subscribe(client: redis::Client, channel: String, notify: Arc<Notify>) {
+    let mut retry = Duration::from_millis(100);
+    loop {
+        match client.get_async_pubsub().await {
+            Ok(mut pubsub) => match pubsub.subscribe(&channel).await {
+                Ok(()) => {
+                    retry = Duration::from_millis(100);
+                    notify.notify_one();
+                    let mut messages = pubsub.into_on_message();
+                    while messages.next().await.is_some() {
+                        notify.notify_one();
+                    }
+                    tracing::warn!(
+                        "lost the Redis subscription to push announcements; subscribing again"
+                    );
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "could not subscribe to push announcements")
+                }
+            },
+            Err(err) => {
+                tracing::debug!(error = %err, "could not connect to Redis for push announcements")
+            }
+        }
+        tokio::time::sleep(retry).await;
+        retry = (retry * 2).min(Duration::from_secs(5));
+    }
 }

@@ -163,7 +163,6 @@ async fn stream_workbook(
     out: PipeWriter,
     attempt: &Arc<Attempt>,
 ) -> Result<(u64, u64), ExportError> {
-    let labels = Labels::from_rows(repo::enum_labels(&ctx.pool).await?);
     let query = OrderQuery::new(job.company_id, request, ctx.settings.page_size);
     let options = WorkbookOptions {
         time_zone: tz,
@@ -176,19 +175,32 @@ async fn stream_workbook(
         .test_pause_dir
         .as_ref()
         .map(|dir| TestPause::new(dir, job.id));
-    let writer = {
+    // The first page is read while the labels are (two connections, one
+    // round trip's wait); the writer starts once it has the labels.
+    let reading = async {
+        let read = read_pages(&ctx.pool, &query, pages_tx, attempt).await;
+        if read.is_err() {
+            attempt.request_stop();
+        }
+        read
+    };
+    let writing = async {
+        let labels = match repo::enum_labels(&ctx.pool).await {
+            Ok(rows) => Labels::from_rows(rows),
+            Err(err) => {
+                attempt.request_stop();
+                return Err(ExportError::from(err));
+            }
+        };
         let (attempt, temp_dir) = (attempt.clone(), temp_dir.to_owned());
         tokio::task::spawn_blocking(move || {
             write_workbook(pages_rx, &temp_dir, labels, options, out, &attempt, pause)
         })
+        .await?
     };
-    let read = read_pages(&ctx.pool, &query, pages_tx, attempt).await;
-    if read.is_err() {
-        attempt.request_stop();
-    }
-    let written = writer.await;
+    let (read, written) = tokio::join!(reading, writing);
     read?;
-    written??.ok_or(ExportError::Stopped)
+    written?.ok_or(ExportError::Stopped)
 }
 
 /// Reads keyset pages into `pages` until the window is exhausted, the

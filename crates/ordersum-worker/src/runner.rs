@@ -162,7 +162,14 @@ pub async fn handle<W: Work + Default>(
     };
     match permit {
         Some(permit) if !ctx.draining.load(Ordering::SeqCst) => {
-            let span = tracing::info_span!("job", %job_id, worker = %ctx.worker_id);
+            // The delivery names a job, but the slot runs the job next in
+            // line (`claim`); the span gets its id once claimed.
+            let span = tracing::info_span!(
+                "job",
+                job_id = tracing::field::Empty,
+                delivery = %job_id,
+                worker = %ctx.worker_id
+            );
             let task_ctx = ctx.clone();
             ctx.tasks.spawn(
                 async move {
@@ -180,10 +187,13 @@ pub async fn handle<W: Work + Default>(
     Ok(())
 }
 
-/// Runs one delivery of `job_id` and records how it ended.
+/// Runs the job one delivery stands for and records how it ended.
 pub async fn run_delivery<W: Work>(ctx: &JobContext, work: &W, job_id: Uuid) {
     let job = match claim(ctx, job_id).await {
-        Ok(Ok(job)) => job,
+        Ok(Ok(job)) => {
+            tracing::Span::current().record("job_id", tracing::field::display(job.id));
+            job
+        }
         Ok(Err(status)) => {
             tracing::info!(?status, "job not claimable; skipped");
             return;
@@ -283,14 +293,26 @@ async fn mark_failed(ctx: &JobContext, job: &Job, message: &str) {
     }
 }
 
-/// The job, now running for this worker; or the status that keeps it from
-/// running (`None`: no such row).
+/// The job this delivery runs, now running for this worker; or the status
+/// that keeps the delivered one from running (`None`: no such row).
+///
+/// Deliveries are tokens: each one runs at most one job, the queued job next
+/// in line (`repo::claim_next`: fair between companies), which need not be
+/// the one it names. Every queued job was pushed, so there are never fewer
+/// deliveries than queued jobs; one that finds none due is spent, and the
+/// sweeper pushes again any job left waiting too long. The delivered job
+/// itself is claimed only when nothing is in line: its worker died (a
+/// running row with a stale heartbeat), or its row is not visible yet.
 async fn claim(
     ctx: &JobContext,
     job_id: Uuid,
 ) -> Result<Result<Job, Option<JobStatus>>, sqlx::Error> {
     let deadline = Instant::now() + ROW_VISIBILITY_WAIT;
+    let mut pause = Duration::from_millis(2);
     loop {
+        if let Some(job) = repo::claim_next(&ctx.pool, &ctx.worker_id).await? {
+            return Ok(Ok(job));
+        }
         if let Some(job) = repo::claim_job(
             &ctx.pool,
             job_id,
@@ -302,11 +324,16 @@ async fn claim(
             return Ok(Ok(job));
         }
         match repo::find_job(&ctx.pool, job_id).await? {
-            // Queued: it became visible between the two queries; claim again.
+            // Queued: it became visible between the queries; claim again.
             Some(job) if job.status == JobStatus::Queued => {}
             Some(job) => return Ok(Err(Some(job.status))),
             None if Instant::now() >= deadline => return Ok(Err(None)),
-            None => tokio::time::sleep(Duration::from_millis(200)).await,
+            // Pushed inside the transaction that inserts it, which has not
+            // committed yet: look again shortly.
+            None => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(200));
+            }
         }
     }
 }
@@ -325,7 +352,9 @@ async fn run_attempt<W: Work>(
     let deadline = tokio::time::sleep(limit);
     let handback = handback_requested(ctx.handback.subscribe());
     tokio::pin!(produced, deadline, handback);
-    let mut tick = tokio::time::interval(ctx.settings.progress_interval());
+    // The claim was the first beat: the next is one interval away.
+    let period = ctx.settings.progress_interval();
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let out = loop {
         tokio::select! {

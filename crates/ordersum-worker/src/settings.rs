@@ -20,7 +20,7 @@ pub mod defaults {
     pub const ZIP_LEVEL: u8 = 1;
     pub const RETENTION_HOURS: i64 = 168;
     pub const PROGRESS_INTERVAL_MS: u64 = 1000;
-    pub const POLL_INTERVAL_MS: u64 = 500;
+    pub const POLL_INTERVAL_MS: u64 = 1_000;
     pub const MAX_ATTEMPTS: i32 = 5;
     pub const RETRY_BASE_MS: u64 = 2000;
     pub const RETRY_MAX_MS: u64 = 60_000;
@@ -66,7 +66,9 @@ pub struct Settings {
     /// How often progress and the heartbeat are written, and cancellation read.
     #[arg(long, env = "ORDERSUM_PROGRESS_INTERVAL_MS", default_value_t = defaults::PROGRESS_INTERVAL_MS)]
     pub progress_interval_ms: u64,
-    /// How often an idle worker looks for jobs.
+    /// How often an idle worker looks for jobs unwoken: a push wakes it at
+    /// once; this only bounds the delay of a lost wake-up and of a delayed
+    /// retry coming due.
     #[arg(long, env = "ORDERSUM_POLL_INTERVAL_MS", default_value_t = defaults::POLL_INTERVAL_MS)]
     pub poll_interval_ms: u64,
     /// Attempts a job gets before it fails for good (retryable errors only).

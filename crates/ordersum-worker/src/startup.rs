@@ -104,10 +104,12 @@ pub async fn run(
 /// are tasks of their own and go on meanwhile.
 async fn consume(ctx: &Arc<JobContext>, stop: watch::Receiver<bool>) {
     let concurrency = ctx.settings.concurrency;
+    // One subscription to push announcements for every generation.
+    let wakeups = ctx.queue.wakeups();
     for generation in 0u64.. {
         let backend = ctx
             .queue
-            .consumer(concurrency, ctx.settings.poll_interval());
+            .consumer(concurrency, &wakeups, ctx.settings.poll_interval());
         let name = format!("{}-{generation}", ctx.worker_id);
         let worker = WorkerBuilder::new(name.as_str())
             .backend(backend)
