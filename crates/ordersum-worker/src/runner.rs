@@ -204,9 +204,17 @@ pub async fn run_delivery<W: Work>(ctx: &JobContext, work: &W, job_id: Uuid) {
             return;
         }
     };
-    if let Err(err) = ctx.queue.taken(job.id).await {
-        tracing::warn!(error = %err, "could not clear the queue marker");
-    }
+    // Redis no longer needs to hold it; not worth waiting for (a marker
+    // left behind is removed by the next sweep).
+    let (queue, claimed) = (ctx.queue.clone(), job.id);
+    tokio::spawn(
+        async move {
+            if let Err(err) = queue.taken(claimed).await {
+                tracing::warn!(error = %err, "could not clear the queue marker");
+            }
+        }
+        .in_current_span(),
+    );
     let run = metrics::run_started();
     let max_attempts = ctx.settings.max_attempts;
     if job.attempts > max_attempts {
