@@ -46,9 +46,25 @@ for company in $(seq $((companies + 1))); do
 done >"$out/keys.txt"
 "$PY" bench/small.py plan "$DATABASE_URL" "$out/plan.json"
 
-# ---- ordersum: API and 2 workers.
+# s3_delete_prefix PREFIX: deletes every object under PREFIX/ in the bucket.
+s3_delete_prefix() {
+  local sig=(-s --max-time 60 --aws-sigv4 "aws:amz:$AWS_REGION:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY"
+    -H 'x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855')
+  local list keys
+  while :; do
+    list=$(curl "${sig[@]}" "$S3_ENDPOINT/$S3_BUCKET?list-type=2&max-keys=1000&prefix=${1//\//%2F}%2F") || return 1
+    keys=$(grep -o '<Key>[^<]*</Key>' <<<"$list" | sed "s|<Key>|$S3_ENDPOINT/$S3_BUCKET/|; s|</Key>||") || true
+    [[ -n "$keys" ]] || return 0
+    xargs -n 100 curl "${sig[@]}" -X DELETE <<<"$keys" >/dev/null || return 1
+  done
+}
+
+# ---- ordersum: API and 2 workers; the workbooks go to the local S3 server,
+# under a prefix of this run's, deleted at exit.
 ensure_s3
-export ORDERSUM_STORAGE="s3://$S3_BUCKET/bench-small?endpoint=$S3_ENDPOINT&region=$AWS_REGION&path_style=true"
+s3_prefix="bench-small/$$"
+trap 'bench_cleanup; s3_delete_prefix "$s3_prefix" || echo "small.sh: could not delete s3://$S3_BUCKET/$s3_prefix/" >&2' EXIT
+export ORDERSUM_STORAGE="s3://$S3_BUCKET/$s3_prefix?endpoint=$S3_ENDPOINT&region=$AWS_REGION&path_style=true"
 export ORDERSUM_RATE_LIMIT_PER_IP=0 ORDERSUM_RATE_LIMIT_PER_KEY=0 ORDERSUM_WORKER_METRICS_ADDR=off
 export ORDERSUM_TEMP_DIR="$out/tmp"
 "$BIN/ordersum-api" 2>"$out/api.log" &
