@@ -10,14 +10,18 @@ ensure_services
 BENCH_WORK="$PWD/.bench"
 BENCH_DB="${BENCH_DB:-ordersum_bench}"
 BENCH_PORT="${BENCH_PORT:-18181}"
+# Another Postgres or Redis on this machine: ORDERSUM_PG_PORT (5432) and
+# ORDERSUM_REDIS_PORT (6379), as scripts/services.sh reads them; psql takes
+# the port from PGPORT.
+export PGPORT="$ORDERSUM_PG_PORT"
 # PG_SOCKET=1: reach Postgres through its Unix socket instead of TCP (see the
 # README's Performance section: sqlx leaves Nagle on for TCP connections).
 if [[ -n "${PG_SOCKET:-}" ]]; then
-  export DATABASE_URL="postgres://postgres@localhost/$BENCH_DB?host=${PG_SOCKET_DIR:-/var/run/postgresql}"
+  export DATABASE_URL="postgres://postgres@localhost:$ORDERSUM_PG_PORT/$BENCH_DB?host=${PG_SOCKET_DIR:-/var/run/postgresql}"
 else
-  export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$BENCH_DB"
+  export DATABASE_URL="postgres://postgres@127.0.0.1:$ORDERSUM_PG_PORT/$BENCH_DB"
 fi
-export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
+export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:$ORDERSUM_REDIS_PORT}"
 export ORDERSUM_API_ADDR="127.0.0.1:$BENCH_PORT" ORDERSUM_API_URL="http://127.0.0.1:$BENCH_PORT/"
 export ORDERSUM_QUEUE="ordersum-bench:$$" ORDERSUM_URL_SECRET="bench-url-secret-of-32-bytes-or-more-$$"
 export ORDERSUM_WORKER_CONCURRENCY=1 ORDERSUM_MAX_ACTIVE_JOBS=100000
@@ -90,3 +94,15 @@ bench_ordersum() {
 }
 
 mib() { echo "scale=1; $1 / 1024" | bc; }
+
+# bench_venv: the Python of bench/requirements.txt (a venv, made again when the
+# requirements change); sets PY.
+bench_venv() {
+  local venv="${BENCH_VENV:-$HOME/.cache/ordersum/bench-venv}"
+  if [[ ! -x "$venv/bin/python" ]] || ! cmp -s bench/requirements.txt "$venv/requirements.txt"; then
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q -r bench/requirements.txt
+    cp bench/requirements.txt "$venv/requirements.txt"
+  fi
+  PY="$venv/bin/python"
+}

@@ -3,6 +3,8 @@ server-side cursor streaming the same query into XlsxWriter in
 constant_memory mode, with the same two sheets and columns.
 
     python peer.py DATABASE_URL COMPANY START END OUTPUT.xlsx
+
+`export` is the same work on an open connection (bench/celery_peer.py's task).
 """
 import sys
 from datetime import timezone
@@ -43,6 +45,7 @@ class Sheets:
     def __init__(self, workbook, name, headers, formats):
         self.workbook, self.name, self.headers, self.formats = workbook, name, headers, formats
         self.part, self.row, self.sheet = 0, 0, None
+        self.rows = 0
         self.new_sheet()
 
     def new_sheet(self):
@@ -57,6 +60,7 @@ class Sheets:
         if self.row >= MAX_ROWS:
             self.new_sheet()
         self.row += 1
+        self.rows += 1
         return self.row
 
 
@@ -64,8 +68,9 @@ def local(t):
     return t.astimezone(timezone.utc).replace(tzinfo=None) if t is not None else None
 
 
-def main():
-    url, company, start, end, output = sys.argv[1:6]
+def export(conn, company, start, end, output):
+    """Writes the summary of COMPANY's orders in [START, END) to OUTPUT;
+    returns the rows written to the paid and the unpaid sheets."""
     workbook = xlsxwriter.Workbook(output, {"constant_memory": True})
     formats = {
         "header": workbook.add_format({"bold": True}),
@@ -75,7 +80,7 @@ def main():
     paid = Sheets(workbook, "Paid Orders", PAID, formats)
     unpaid = Sheets(workbook, "Unpaid Orders", UNPAID, formats)
     amount, time = formats["amount"], formats["time"]
-    with psycopg.connect(url) as conn:
+    with conn.transaction():
         with conn.cursor(name="orders") as cur:
             cur.itersize = 10_000
             cur.execute(QUERY, (int(company), int(start), int(end)))
@@ -107,6 +112,13 @@ def main():
     for sheets in (paid, unpaid):
         sheets.sheet.autofilter(0, 0, max(sheets.row, 1), len(sheets.headers) - 1)
     workbook.close()
+    return paid.rows, unpaid.rows
+
+
+def main():
+    url, company, start, end, output = sys.argv[1:6]
+    with psycopg.connect(url) as conn:
+        export(conn, company, start, end, output)
 
 
 if __name__ == "__main__":
