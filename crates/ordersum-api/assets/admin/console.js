@@ -154,7 +154,7 @@
       v /= 1024;
       u += 1;
     }
-    return u === 0 ? `${fmtInt(v)} bytes` : `${v.toFixed(v < 10 ? 2 : 1)} ${units[u]} (${fmtInt(n)} bytes)`;
+    return u === 0 ? `${fmtInt(v)} bytes` : `${v.toFixed(v < 10 ? 2 : 1)} ${units[u]}`;
   }
 
   const shortId = (id) => String(id).slice(0, 8);
@@ -696,7 +696,7 @@
             ["Run time", fmtSecs(job.run_secs)],
             ["Rows", `paid ${fmtInt(job.paid_rows)} · unpaid ${fmtInt(job.unpaid_rows)}`],
             ["File", job.file_name ? el("span", { "data-testid": "file-name", text: job.file_name }) : null],
-            ["File size", job.file_size == null ? null : el("span", { "data-testid": "file-size", text: fmtBytes(job.file_size) })],
+            ["File size", job.file_size == null ? null : el("span", { "data-testid": "file-size", title: `${fmtInt(job.file_size)} bytes`, text: `${fmtBytes(job.file_size)} (${fmtInt(job.file_size)} bytes)` })],
           ]),
         );
         const req = data.request && typeof data.request === "object" ? data.request : {};
