@@ -614,6 +614,19 @@
     const dlRows = (pairs) =>
       pairs.filter(Boolean).map(([k, v]) => [el("dt", { text: k }), el("dd", null, v == null || v === "" ? "—" : v)]);
 
+    const factCells = new Map();
+    function setFacts(dl, rows) {
+      for (const [label, value, render] of rows) {
+        let dd = factCells.get(label);
+        if (!dd) {
+          dd = el("dd");
+          dl.append(el("dt", { text: label }), dd);
+          factCells.set(label, dd);
+        }
+        patch(dd, JSON.stringify(value === undefined ? null : value), render);
+      }
+    }
+
     function requestValue(v, key) {
       if (v == null) return "—";
       // StartTime / EndTime are Unix seconds: show the time beside them.
@@ -681,24 +694,27 @@
             : null,
         );
         const w = job.window || {};
-        patch(facts, JSON.stringify(job), () =>
-          dlRows([
-            ["Status", capital(job.status)],
-            ["Company", el("a", { href: `#/jobs?company=${encodeURIComponent(job.company_id)}`, text: String(job.company_id) })],
-            ["Window", [timeEl(w.start, true), " → ", timeEl(w.end, true)]],
-            ["Attempts", fmtInt(job.attempts)],
-            ["Worker", job.worker_id ? el("span", { class: "mono", text: job.worker_id }) : null],
-            ["Created", timeEl(job.created_at, true)],
-            ["Started", timeEl(job.started_at, true)],
-            ["Finished", timeEl(job.finished_at, true)],
-            ["Last heartbeat", timeEl(job.heartbeat_at, true)],
-            ["Waited", fmtSecs(job.wait_secs)],
-            ["Run time", fmtSecs(job.run_secs)],
-            ["Rows", `paid ${fmtInt(job.paid_rows)} · unpaid ${fmtInt(job.unpaid_rows)}`],
-            ["File", job.file_name ? el("span", { "data-testid": "file-name", text: job.file_name }) : null],
-            ["File size", job.file_size == null ? null : el("span", { "data-testid": "file-size", title: `${fmtInt(job.file_size)} bytes`, text: `${fmtBytes(job.file_size)} (${fmtInt(job.file_size)} bytes)` })],
-          ]),
-        );
+        // One dd per fact, each rebuilt only when its own value changed (keeps focus).
+        setFacts(facts, [
+          ["Status", job.status, () => capital(job.status)],
+          ["Company", job.company_id, () => el("a", { href: `#/jobs?company=${encodeURIComponent(job.company_id)}`, text: String(job.company_id) })],
+          ["Window", [w.start, w.end], () => [timeEl(w.start, true), " → ", timeEl(w.end, true)]],
+          ["Attempts", job.attempts, () => fmtInt(job.attempts)],
+          ["Worker", job.worker_id, () => (job.worker_id ? el("span", { class: "mono", text: job.worker_id }) : "—")],
+          ["Created", job.created_at, () => timeEl(job.created_at, true)],
+          ["Started", job.started_at, () => timeEl(job.started_at, true)],
+          ["Finished", job.finished_at, () => timeEl(job.finished_at, true)],
+          ["Last heartbeat", job.heartbeat_at, () => timeEl(job.heartbeat_at, true)],
+          ["Waited", job.wait_secs, () => fmtSecs(job.wait_secs)],
+          ["Run time", job.run_secs, () => fmtSecs(job.run_secs)],
+          ["Rows", [job.paid_rows, job.unpaid_rows], () => `paid ${fmtInt(job.paid_rows)} · unpaid ${fmtInt(job.unpaid_rows)}`],
+          ["File", job.file_name, () => (job.file_name ? el("span", { "data-testid": "file-name", text: job.file_name }) : "—")],
+          [
+            "File size",
+            job.file_size,
+            () => (job.file_size == null ? "—" : el("span", { "data-testid": "file-size", title: `${fmtInt(job.file_size)} bytes`, text: `${fmtBytes(job.file_size)} (${fmtInt(job.file_size)} bytes)` })),
+          ],
+        ]);
         const req = data.request && typeof data.request === "object" ? data.request : {};
         patch(request, JSON.stringify(req), () => {
           const keys = Object.keys(req);
