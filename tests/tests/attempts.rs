@@ -56,7 +56,7 @@ async fn an_old_attempt_of_the_same_worker_cannot_touch_the_new_one(pool: PgPool
         attempt: first.attempts,
     };
     assert!(
-        !repo::record_progress(&pool, job.id, old, 5, 5)
+        !repo::record_progress(&pool, job.id, old, 5, 5, None)
             .await
             .unwrap()
     );
@@ -85,7 +85,7 @@ async fn an_old_attempt_of_the_same_worker_cannot_touch_the_new_one(pool: PgPool
         attempt: second.attempts,
     };
     assert!(
-        repo::record_progress(&pool, job.id, current, 1, 2)
+        repo::record_progress(&pool, job.id, current, 1, 2, None)
             .await
             .unwrap()
     );

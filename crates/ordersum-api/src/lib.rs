@@ -3,6 +3,7 @@
 //! job in Postgres, pushes its id to Redis through apalis, and answers polls.
 
 pub mod actions;
+pub mod admin;
 pub mod error;
 pub mod files;
 pub mod health;

@@ -42,9 +42,12 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> Limiter<K> {
             return Limiter { inner: None };
         };
         let burst = NonZeroU32::new(burst).unwrap_or(rate).max(rate);
-        let limiter = Arc::new(RateLimiter::keyed(
-            Quota::per_second(rate).allow_burst(burst),
-        ));
+        Self::with_quota(Quota::per_second(rate).allow_burst(burst))
+    }
+
+    /// A limit of any quota (e.g. one every few seconds).
+    pub fn with_quota(quota: Quota) -> Self {
+        let limiter = Arc::new(RateLimiter::keyed(quota));
         tokio::spawn(upkeep(Arc::downgrade(&limiter)));
         Limiter {
             inner: Some(limiter),

@@ -6,7 +6,10 @@ use std::time::Duration;
 use ordersum_model::Limits;
 use ordersum_model::request::canonical_time_zone;
 pub use ordersum_runtime::{Backends, LogFormat};
-use ordersum_runtime::{InvalidSetting, check_range};
+use ordersum_runtime::{ExposeSecret, InvalidSetting, SecretString, check_range};
+
+/// The shortest operator token accepted.
+pub const ADMIN_TOKEN_MIN_CHARS: usize = 16;
 use ordersum_storage::StorageSettings;
 
 /// Everything the API process can be told.
@@ -121,6 +124,16 @@ pub struct Settings {
     /// How far a `Timestamp` may be from the server's clock, in seconds.
     #[arg(long, env = "ORDERSUM_TIMESTAMP_WINDOW_SECONDS", default_value_t = defaults::TIMESTAMP_WINDOW_SECS)]
     pub timestamp_window_secs: u64,
+    /// The operator console's token: `/admin` signs in with it (or scripts
+    /// send `Authorization: Bearer <token>`). Unset: the console is off and
+    /// `/admin` answers 404. At least 16 characters.
+    #[arg(
+        long,
+        env = "ORDERSUM_ADMIN_TOKEN",
+        hide_env_values = true,
+        value_parser = ordersum_runtime::secret_text
+    )]
+    pub admin_token: Option<SecretString>,
     #[command(flatten)]
     pub storage: StorageSettings,
     #[command(flatten)]
@@ -158,6 +171,7 @@ impl Settings {
             rate_limit_per_key_burst: defaults::RATE_LIMIT_PER_KEY_BURST,
             require_timestamp: defaults::REQUIRE_TIMESTAMP,
             timestamp_window_secs: defaults::TIMESTAMP_WINDOW_SECS,
+            admin_token: None,
             storage: StorageSettings::new(storage_url),
             key_encryption: Default::default(),
         }
@@ -192,6 +206,19 @@ impl Settings {
             0..=3_600,
         )?;
         check_range("ORDERSUM_MAX_SPAN_DAYS", self.max_span_days, 1..=3660)?;
+        if let Some(token) = &self.admin_token {
+            let token = token.expose_secret();
+            if token.chars().count() < ADMIN_TOKEN_MIN_CHARS || token.trim() != token {
+                return Err(InvalidSetting {
+                    setting: "ORDERSUM_ADMIN_TOKEN",
+                    value: "[redacted]".into(),
+                    rule: format!(
+                        "at least {ADMIN_TOKEN_MIN_CHARS} characters, no surrounding spaces \
+                         (e.g. `openssl rand -hex 24`); unset it to turn the console off"
+                    ),
+                });
+            }
+        }
         // As the worker reads it: an IANA name written exactly.
         let zone = &self.default_time_zone;
         if canonical_time_zone(zone).as_deref() != Some(zone.as_str()) {

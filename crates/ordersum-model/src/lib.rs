@@ -4,6 +4,7 @@
 //! migrations. It depends on neither axum nor apalis, and sets up no process
 //! (logs, signals and command-line settings are `ordersum-runtime`'s).
 
+pub mod admin;
 pub mod db;
 pub mod job;
 pub mod keycrypt;

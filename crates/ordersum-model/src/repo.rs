@@ -223,7 +223,7 @@ pub async fn claim_job(
 ) -> Result<Option<Job>, sqlx::Error> {
     let query = sqlx::AssertSqlSafe(format!(
         "UPDATE summary_jobs SET status = 'running', worker_id = $2, attempts = attempts + 1, \
-         heartbeat_at = now(), started_at = now(), paid_rows = 0, unpaid_rows = 0, \
+         heartbeat_at = now(), started_at = now(), paid_rows = 0, unpaid_rows = 0, progress_at = NULL, \
          error_message = NULL, retry_at = NULL \
          WHERE id = $1 AND (status = 'queued' OR (status = 'running' \
                AND heartbeat_at < now() - $3)) \
@@ -247,7 +247,7 @@ pub async fn claim_next(
 ) -> Result<Option<Job>, sqlx::Error> {
     let query = sqlx::AssertSqlSafe(format!(
         "UPDATE summary_jobs SET status = 'running', worker_id = $1, attempts = attempts + 1, \
-         heartbeat_at = now(), started_at = now(), paid_rows = 0, unpaid_rows = 0, \
+         heartbeat_at = now(), started_at = now(), paid_rows = 0, unpaid_rows = 0, progress_at = NULL, \
          error_message = NULL, retry_at = NULL \
          WHERE id = (SELECT id FROM summary_jobs \
                      WHERE status = 'queued' AND (retry_at IS NULL OR retry_at <= now()) \
@@ -279,9 +279,11 @@ pub async fn record_progress(
     owner: Attempt<'_>,
     paid_rows: i64,
     unpaid_rows: i64,
+    reached: Option<chrono::DateTime<chrono::Utc>>,
 ) -> Result<bool, sqlx::Error> {
     let result = sqlx::query(
-        r#"UPDATE summary_jobs SET paid_rows = $3, unpaid_rows = $4, heartbeat_at = now()
+        r#"UPDATE summary_jobs SET paid_rows = $3, unpaid_rows = $4, heartbeat_at = now(),
+               progress_at = coalesce($6, progress_at)
            WHERE id = $1 AND worker_id = $2 AND attempts = $5 AND status = 'running'"#,
     )
     .bind(id)
@@ -289,6 +291,7 @@ pub async fn record_progress(
     .bind(paid_rows)
     .bind(unpaid_rows)
     .bind(owner.attempt)
+    .bind(reached)
     .execute(db)
     .await?;
     Ok(result.rows_affected() == 1)

@@ -244,7 +244,7 @@ fn write_workbook(
             workbook.write(order)?;
         }
         let (paid, unpaid) = workbook.counts();
-        attempt.record_progress(paid, unpaid);
+        attempt.record_progress(paid, unpaid, page.last().map(|order| order.start_time));
     }
     if attempt.stopping() {
         return Ok(None);

@@ -7,6 +7,7 @@ pub mod context;
 pub mod export;
 pub mod metrics;
 pub mod orders;
+pub mod registry;
 pub mod runner;
 pub mod settings;
 pub mod startup;

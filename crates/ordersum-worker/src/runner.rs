@@ -7,10 +7,11 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use apalis::prelude::{BoxDynError, Data};
+use chrono::{DateTime, Utc};
 use ordersum_model::repo::{self, FinishedFile};
 use ordersum_model::{Job, JobStatus};
 use ordersum_queue::JobMessage;
@@ -117,6 +118,8 @@ impl<E: WorkError> RunError<E> {
 pub struct Attempt {
     paid: AtomicU64,
     unpaid: AtomicU64,
+    /// Start time (Unix microseconds) of the last order written; 0: none yet.
+    reached: AtomicI64,
     /// The work must stop at the next page.
     stop: AtomicBool,
     /// The row is no longer running for this worker (cancelled, or taken
@@ -125,10 +128,22 @@ pub struct Attempt {
 }
 
 impl Attempt {
-    /// Rows written so far, reported with the next heartbeat.
-    pub fn record_progress(&self, paid: u64, unpaid: u64) {
+    /// Rows written so far, and the start time of the last order written
+    /// (how far through the window), reported with the next heartbeat.
+    pub fn record_progress(&self, paid: u64, unpaid: u64, reached: Option<DateTime<Utc>>) {
         self.paid.store(paid, Ordering::Relaxed);
         self.unpaid.store(unpaid, Ordering::Relaxed);
+        if let Some(reached) = reached {
+            self.reached
+                .store(reached.timestamp_micros(), Ordering::Relaxed);
+        }
+    }
+
+    fn reached(&self) -> Option<DateTime<Utc>> {
+        match self.reached.load(Ordering::Relaxed) {
+            0 => None,
+            micros => DateTime::from_timestamp_micros(micros),
+        }
     }
 
     /// The work must stop: time limit, hand-back, cancel, or it failed.
@@ -434,6 +449,7 @@ async fn heartbeat(ctx: &JobContext, job: &Job, attempt: &Attempt) {
         owner(ctx, job),
         paid as i64,
         unpaid as i64,
+        attempt.reached(),
     )
     .await
     {

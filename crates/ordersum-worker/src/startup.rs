@@ -19,6 +19,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::context::JobContext;
 use crate::export::OrderSummary;
+use crate::registry;
 use crate::runner;
 use crate::settings::Settings;
 use crate::sweeper;
@@ -39,14 +40,18 @@ pub async fn connect_database(settings: &Settings, worker_id: &str) -> anyhow::R
 
 /// `host-pid-random`: unique per process, as apalis requires.
 pub fn default_worker_id() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+    let suffix: u32 = rand::random();
+    format!("{}-{}-{suffix:08x}", hostname(), std::process::id())
+}
+
+/// The machine's (or pod's) host name; `worker` when it cannot be read.
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .or_else(|| std::env::var("HOSTNAME").ok())
         .map(|h| h.trim().to_owned())
         .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "worker".to_owned());
-    let suffix: u32 = rand::random();
-    format!("{host}-{}-{suffix:08x}", std::process::id())
+        .unwrap_or_else(|| "worker".to_owned())
 }
 
 /// The context jobs share; checks the store answers.
@@ -90,11 +95,14 @@ pub async fn run(
         shutdown.await;
         let _ = stop_tx.send(true);
     });
+    let registry = tokio::spawn(registry::run(ctx.clone()));
     let sweeper = tokio::spawn(sweeper::run(ctx.clone()));
     tracing::info!(worker = %ctx.worker_id, queue = %ctx.settings.backends.queue, concurrency = ctx.settings.concurrency, "ordersum-worker started");
     consume(&ctx, stop_rx).await;
     sweeper.abort();
     drain(&ctx).await;
+    registry.abort();
+    registry::stopped(&ctx).await;
     tracing::info!(worker = %ctx.worker_id, "ordersum-worker stopped");
     Ok(())
 }

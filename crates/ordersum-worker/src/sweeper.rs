@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use ordersum_model::repo;
+use ordersum_model::{admin, repo};
 use uuid::Uuid;
 
 use crate::context::JobContext;
@@ -48,6 +48,8 @@ pub struct Sweep {
     pub markers_removed: usize,
     /// Rows of long-ended jobs deleted.
     pub rows_deleted: u64,
+    /// Rows of workers gone a day ago deleted.
+    pub workers_deleted: u64,
 }
 
 /// Sweeps every `sweep_interval` until the task is dropped.
@@ -112,6 +114,8 @@ async fn sweep_locked(ctx: &JobContext) -> Result<Sweep, anyhow::Error> {
     sweep.tasks_vacuumed = vacuum_finished_tasks(ctx).await?;
     sweep.markers_removed = forget_markers_of_unqueued_jobs(ctx).await?;
     sweep.rows_deleted = delete_old_rows(ctx).await?;
+    sweep.workers_deleted =
+        admin::delete_gone_workers(&ctx.pool, admin::WORKER_ROW_RETENTION).await?;
     Ok(sweep)
 }
 

@@ -1,0 +1,216 @@
+//! The operator console at `/admin`: a sign-in page, one page of plain HTML,
+//! JavaScript and CSS embedded in the binary (no CDN, no build step), and
+//! the JSON API it reads (`/admin/api/…`, see [`api`]). Off, and every path
+//! under `/admin` a 404, unless `ORDERSUM_ADMIN_TOKEN` is set.
+
+pub mod api;
+pub mod auth;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{ConnectInfo, Form, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+use crate::startup::AppState;
+use auth::{AdminAuth, COOKIE, Refusal, SESSION_TTL};
+
+const LOGIN_HTML: &str = include_str!("../../assets/admin/login.html");
+const CONSOLE_HTML: &str = include_str!("../../assets/admin/console.html");
+const CONSOLE_JS: &str = include_str!("../../assets/admin/console.js");
+const CONSOLE_CSS: &str = include_str!("../../assets/admin/console.css");
+
+/// Scripts and styles from this origin only; no inline code, no frames.
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+     img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; \
+     form-action 'self'; base-uri 'none'";
+
+/// The console's routes; none when it is off.
+pub fn router(state: &AppState) -> Router<AppState> {
+    if state.admin.is_none() {
+        return Router::new();
+    }
+    Router::new()
+        .route("/admin", get(page))
+        .route("/admin/", get(page))
+        .route("/admin/login", post(login))
+        .route("/admin/logout", post(logout))
+        .route("/admin/assets/console.js", get(script))
+        .route("/admin/assets/console.css", get(style))
+        .merge(api::router())
+}
+
+/// The sign-in page, or the console for a signed-in operator.
+async fn page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let Some(admin) = &state.admin else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let csrf = auth::session_cookie(&headers).and_then(|value| admin.session(value, now_secs()));
+    match csrf {
+        Some(csrf) => html(
+            StatusCode::OK,
+            CONSOLE_HTML.replace("{{csrf}}", &escape(&csrf)),
+        ),
+        None => login_page(StatusCode::OK, ""),
+    }
+}
+
+#[derive(Deserialize)]
+struct SignIn {
+    #[serde(default)]
+    token: String,
+}
+
+/// The sign-in form: the token in, a session cookie out.
+async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<SignIn>,
+) -> Response {
+    let Some(admin) = &state.admin else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    if !auth::same_origin(&headers) {
+        tracing::warn!(%peer, "sign-in from another origin refused");
+        return login_page(
+            StatusCode::FORBIDDEN,
+            "Sign in from this console's own page.",
+        );
+    }
+    match admin.check_token(peer.ip(), &form.token, "form") {
+        Ok(()) => {
+            let (cookie, _) = admin.new_session(now_secs());
+            tracing::info!(%peer, "operator signed in");
+            let mut response = Redirect::to("/admin").into_response();
+            set_cookie(&mut response, &headers, &cookie, SESSION_TTL.as_secs());
+            response
+        }
+        Err(Refusal::Limited(secs)) => login_page(
+            StatusCode::TOO_MANY_REQUESTS,
+            &format!("Too many wrong tokens from your address. Wait {secs} seconds and try again."),
+        ),
+        Err(Refusal::Wrong | Refusal::Missing) => {
+            login_page(StatusCode::UNAUTHORIZED, "Wrong token.")
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct SignOut {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// Signs out: the cookie is cleared (the session itself is stateless and
+/// would last until it expires: a stolen cookie is revoked by changing the
+/// token).
+async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<SignOut>,
+) -> Response {
+    let Some(admin) = &state.admin else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let csrf = auth::session_cookie(&headers).and_then(|value| admin.session(value, now_secs()));
+    let allowed = auth::same_origin(&headers)
+        && csrf.is_some_and(|csrf| auth::csrf_matches(&csrf, Some(&form.csrf)));
+    if !allowed {
+        return (
+            StatusCode::FORBIDDEN,
+            "Sign out from the console's own page.",
+        )
+            .into_response();
+    }
+    let mut response = Redirect::to("/admin").into_response();
+    set_cookie(&mut response, &headers, "", 0);
+    response
+}
+
+async fn script() -> Response {
+    asset("text/javascript; charset=utf-8", CONSOLE_JS)
+}
+
+async fn style() -> Response {
+    asset("text/css; charset=utf-8", CONSOLE_CSS)
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "no-cache"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+fn login_page(status: StatusCode, message: &str) -> Response {
+    html(status, LOGIN_HTML.replace("{{message}}", &escape(message)))
+}
+
+fn html(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+            (header::CONTENT_SECURITY_POLICY, CSP),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::X_FRAME_OPTIONS, "DENY"),
+            (header::REFERRER_POLICY, "no-referrer"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// `Set-Cookie` for the session: HttpOnly, SameSite=Strict, path `/admin`;
+/// `Secure` when the request came over HTTPS through a proxy that says so.
+fn set_cookie(response: &mut Response, request: &HeaderMap, value: &str, max_age: u64) {
+    let secure = request
+        .get("x-forwarded-proto")
+        .is_some_and(|proto| proto.as_bytes().eq_ignore_ascii_case(b"https"));
+    let cookie = format!(
+        "{COOKIE}={value}; Path=/admin; HttpOnly; SameSite=Strict; Max-Age={max_age}{}",
+        if secure { "; Secure" } else { "" }
+    );
+    if let Ok(cookie) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+}
+
+/// Text for HTML: the five characters that matter escaped.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn now_secs() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// The console's credentials, when it is on.
+pub fn auth(settings: &crate::Settings) -> Option<Arc<AdminAuth>> {
+    settings
+        .admin_token
+        .clone()
+        .map(|token| Arc::new(AdminAuth::new(token)))
+}

@@ -1,0 +1,386 @@
+//! The operator's queries (the console at `/admin`): every company's jobs,
+//! their attempts, the workers and per-company activity. Unlike `repo`,
+//! nothing here is scoped to a company: only an operator reaches it.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgExecutor};
+use uuid::Uuid;
+
+use crate::job::JobStatus;
+
+/// How often a worker writes its heartbeat into `workers`.
+pub const WORKER_BEAT_INTERVAL: Duration = Duration::from_secs(5);
+/// A worker that has not beaten for this long is shown stale.
+pub const WORKER_STALE_AFTER: Duration = Duration::from_secs(15);
+/// Stopped or silent workers are deleted this long after their last beat.
+pub const WORKER_ROW_RETENTION: Duration = Duration::from_secs(24 * 3600);
+
+/// A job as the console lists it: no request (its lists may be long), but
+/// its window and how far the export has read through it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct JobRow {
+    pub id: Uuid,
+    pub company_id: i64,
+    pub status: JobStatus,
+    pub attempts: i32,
+    pub worker_id: Option<String>,
+    pub paid_rows: i64,
+    pub unpaid_rows: i64,
+    pub file_key: Option<String>,
+    pub file_name: Option<String>,
+    pub file_size: Option<i64>,
+    pub error_message: Option<String>,
+    pub retry_of: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub heartbeat_at: Option<DateTime<Utc>>,
+    /// Start time of the last order written.
+    pub progress_at: Option<DateTime<Utc>>,
+    /// The request's StartTime and EndTime, Unix seconds.
+    pub window_start: i64,
+    pub window_end: i64,
+    /// The database's clock when the row was read.
+    pub read_at: DateTime<Utc>,
+}
+
+impl JobRow {
+    /// How far through its window the export has read, 0 to 1; `None`
+    /// before a first page was written. A succeeded job is done.
+    pub fn progress(&self) -> Option<f64> {
+        if self.status == JobStatus::Succeeded || self.status == JobStatus::Expired {
+            return Some(1.0);
+        }
+        let reached = self.progress_at?.timestamp_millis() as f64 / 1000.0;
+        let span = (self.window_end - self.window_start).max(1) as f64;
+        Some(((reached - self.window_start as f64) / span).clamp(0.0, 1.0))
+    }
+}
+
+const JOB_ROW_COLUMNS: &str = "id, company_id, status, attempts, worker_id, paid_rows, \
+     unpaid_rows, file_key, file_name, file_size, error_message, retry_of, created_at, \
+     started_at, finished_at, heartbeat_at, progress_at, \
+     (request->>'StartTime')::bigint AS window_start, (request->>'EndTime')::bigint AS window_end, \
+     now() AS read_at";
+
+/// Which jobs to list; `None` filters nothing.
+#[derive(Debug, Clone, Default)]
+pub struct JobFilter {
+    pub statuses: Option<Vec<JobStatus>>,
+    pub company_id: Option<i64>,
+    pub created_since: Option<DateTime<Utc>>,
+    pub created_until: Option<DateTime<Utc>>,
+    pub limit: i64,
+}
+
+/// Jobs of every company, newest first.
+#[tracing::instrument(skip_all, err)]
+pub async fn list_jobs(
+    db: impl PgExecutor<'_>,
+    filter: &JobFilter,
+) -> Result<Vec<JobRow>, sqlx::Error> {
+    let statuses: Option<Vec<&str>> = filter
+        .statuses
+        .as_ref()
+        .map(|list| list.iter().map(|s| s.as_db()).collect());
+    let query = sqlx::AssertSqlSafe(format!(
+        "SELECT {JOB_ROW_COLUMNS} FROM summary_jobs \
+         WHERE ($1::text[] IS NULL OR status = ANY($1)) \
+           AND ($2::bigint IS NULL OR company_id = $2) \
+           AND ($3::timestamptz IS NULL OR created_at >= $3) \
+           AND ($4::timestamptz IS NULL OR created_at < $4) \
+         ORDER BY created_at DESC, id DESC LIMIT $5"
+    ));
+    sqlx::query_as(query)
+        .bind(statuses)
+        .bind(filter.company_id)
+        .bind(filter.created_since)
+        .bind(filter.created_until)
+        .bind(filter.limit)
+        .fetch_all(db)
+        .await
+}
+
+#[tracing::instrument(skip_all, err, fields(job_id = %id))]
+pub async fn get_job(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<JobRow>, sqlx::Error> {
+    let query = sqlx::AssertSqlSafe(format!(
+        "SELECT {JOB_ROW_COLUMNS} FROM summary_jobs WHERE id = $1"
+    ));
+    sqlx::query_as(query).bind(id).fetch_optional(db).await
+}
+
+/// A job's stored (normalised) request.
+#[tracing::instrument(skip_all, err, fields(job_id = %id))]
+pub async fn job_request(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+) -> Result<Option<serde_json::Value>, sqlx::Error> {
+    sqlx::query_scalar::<_, sqlx::types::Json<serde_json::Value>>(
+        "SELECT request FROM summary_jobs WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await
+    .map(|found| found.map(|json| json.0))
+}
+
+/// One run of a job (kept by a trigger on `summary_jobs`).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AttemptRow {
+    pub attempt: i32,
+    pub worker_id: Option<String>,
+    pub started_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub outcome: Option<String>,
+}
+
+#[tracing::instrument(skip_all, err, fields(job_id = %id))]
+pub async fn job_attempts(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+) -> Result<Vec<AttemptRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT attempt, worker_id, started_at, ended_at, outcome FROM job_attempts \
+         WHERE job_id = $1 ORDER BY attempt",
+    )
+    .bind(id)
+    .fetch_all(db)
+    .await
+}
+
+/// Jobs made by retrying `id`, oldest first.
+#[tracing::instrument(skip_all, err, fields(job_id = %id))]
+pub async fn retries_of(db: impl PgExecutor<'_>, id: Uuid) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar("SELECT id FROM summary_jobs WHERE retry_of = $1 ORDER BY created_at, id")
+        .bind(id)
+        .fetch_all(db)
+        .await
+}
+
+/// A new queued job with the request of `old` (failed, cancelled or
+/// expired), for its company, recorded as a retry of it. The company's cap
+/// does not apply: an operator asked. `None` when `old` is in another state
+/// (or gone).
+#[tracing::instrument(skip_all, err, fields(job_id = %old))]
+pub async fn insert_retry(
+    conn: &mut PgConnection,
+    id: Uuid,
+    old: Uuid,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "INSERT INTO summary_jobs (id, company_id, request, request_hash, retry_of) \
+         SELECT $1, company_id, request, request_hash, id FROM summary_jobs \
+         WHERE id = $2 AND status IN ('failed', 'cancelled', 'expired') \
+         RETURNING id",
+    )
+    .bind(id)
+    .bind(old)
+    .fetch_optional(conn)
+    .await
+}
+
+/// The company of a job and whether an equal job (same request) of it is
+/// queued or running: (company, equal live job).
+#[tracing::instrument(skip_all, err, fields(job_id = %id))]
+pub async fn live_equal_job(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+) -> Result<Option<(i64, Option<Uuid>)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT j.company_id, (SELECT e.id FROM summary_jobs e \
+                WHERE e.company_id = j.company_id AND e.request_hash = j.request_hash \
+                  AND e.status IN ('queued', 'running') LIMIT 1) \
+         FROM summary_jobs j WHERE j.id = $1",
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+/// Jobs that ended in one minute, by how.
+#[derive(Debug, Clone, Copy, sqlx::FromRow)]
+pub struct MinuteCount {
+    pub minute: DateTime<Utc>,
+    pub succeeded: i64,
+    pub failed: i64,
+    pub cancelled: i64,
+}
+
+/// Jobs by status now, and what the last hour brought.
+#[derive(Debug, Clone, Default)]
+pub struct Overview {
+    pub statuses: Vec<(JobStatus, i64)>,
+    pub oldest_queued_age_secs: Option<f64>,
+    pub workers_live: i64,
+    /// Jobs that ended in each minute that had any, oldest first.
+    pub minutes: Vec<MinuteCount>,
+    /// The database's clock.
+    pub now: DateTime<Utc>,
+}
+
+#[tracing::instrument(skip_all, err)]
+pub async fn overview(db: &sqlx::PgPool, stale: Duration) -> Result<Overview, sqlx::Error> {
+    let statuses = crate::repo::count_jobs_by_status(db).await?;
+    let (now, oldest_queued_age_secs, workers_live): (DateTime<Utc>, Option<f64>, i64) =
+        sqlx::query_as(
+            "SELECT now(), \
+                (SELECT extract(epoch FROM now() - min(created_at))::float8 \
+                   FROM summary_jobs WHERE status = 'queued'), \
+                (SELECT count(*) FROM workers \
+                  WHERE stopped_at IS NULL AND heartbeat_at > now() - $1)",
+        )
+        .bind(stale)
+        .fetch_one(db)
+        .await?;
+    let minutes = sqlx::query_as(
+        "SELECT date_trunc('minute', finished_at) AS minute, \
+                count(*) FILTER (WHERE status IN ('succeeded', 'expired')) AS succeeded, \
+                count(*) FILTER (WHERE status = 'failed') AS failed, \
+                count(*) FILTER (WHERE status = 'cancelled') AS cancelled \
+         FROM summary_jobs \
+         WHERE finished_at >= date_trunc('minute', now()) - interval '59 minutes' \
+         GROUP BY 1 ORDER BY 1",
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(Overview {
+        statuses,
+        oldest_queued_age_secs,
+        workers_live,
+        minutes,
+        now,
+    })
+}
+
+/// A worker process as it registered itself, with the jobs it runs now.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct WorkerRow {
+    pub id: String,
+    pub host: String,
+    pub pid: i32,
+    pub concurrency: i32,
+    pub version: String,
+    pub started_at: DateTime<Utc>,
+    pub heartbeat_at: DateTime<Utc>,
+    pub heartbeat_age_secs: f64,
+    pub jobs: Vec<Uuid>,
+}
+
+/// Workers that have not stopped and beat within `shown_for`, oldest first.
+#[tracing::instrument(skip_all, err)]
+pub async fn workers(
+    db: impl PgExecutor<'_>,
+    shown_for: Duration,
+) -> Result<Vec<WorkerRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT w.id, w.host, w.pid, w.concurrency, w.version, w.started_at, w.heartbeat_at, \
+                extract(epoch FROM now() - w.heartbeat_at)::float8 AS heartbeat_age_secs, \
+                coalesce(array_agg(j.id ORDER BY j.started_at) FILTER (WHERE j.id IS NOT NULL), \
+                         '{}') AS jobs \
+         FROM workers w \
+         LEFT JOIN summary_jobs j ON j.worker_id = w.id AND j.status = 'running' \
+         WHERE w.stopped_at IS NULL AND w.heartbeat_at > now() - $1 \
+         GROUP BY w.id ORDER BY w.started_at, w.id",
+    )
+    .bind(shown_for)
+    .fetch_all(db)
+    .await
+}
+
+/// A company's jobs now and over the last hour.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CompanyRow {
+    pub company_id: i64,
+    pub queued: i64,
+    pub running: i64,
+    pub last_hour: i64,
+    pub failed_last_hour: i64,
+    pub oldest_queued_age_secs: Option<f64>,
+}
+
+/// Companies with a job queued or running, or one created in the last
+/// day; the most active first.
+#[tracing::instrument(skip_all, err)]
+pub async fn companies(
+    db: impl PgExecutor<'_>,
+    limit: i64,
+) -> Result<Vec<CompanyRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT company_id, \
+                count(*) FILTER (WHERE status = 'queued') AS queued, \
+                count(*) FILTER (WHERE status = 'running') AS running, \
+                count(*) FILTER (WHERE created_at > now() - interval '1 hour') AS last_hour, \
+                count(*) FILTER (WHERE status = 'failed' \
+                                   AND finished_at > now() - interval '1 hour') AS failed_last_hour, \
+                extract(epoch FROM now() - min(created_at) FILTER (WHERE status = 'queued'))::float8 \
+                    AS oldest_queued_age_secs \
+         FROM summary_jobs \
+         WHERE status IN ('queued', 'running') OR created_at > now() - interval '24 hours' \
+         GROUP BY company_id \
+         ORDER BY count(*) FILTER (WHERE status IN ('queued', 'running')) DESC, \
+                  count(*) FILTER (WHERE created_at > now() - interval '1 hour') DESC, company_id \
+         LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// Registers (or re-registers) a worker process as running.
+#[tracing::instrument(skip_all, err, fields(worker = %id))]
+pub async fn register_worker(
+    db: impl PgExecutor<'_>,
+    id: &str,
+    host: &str,
+    pid: u32,
+    concurrency: usize,
+    version: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO workers (id, host, pid, concurrency, version) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (id) DO UPDATE SET heartbeat_at = now(), stopped_at = NULL",
+    )
+    .bind(id)
+    .bind(host)
+    .bind(i32::try_from(pid).unwrap_or(i32::MAX))
+    .bind(i32::try_from(concurrency).unwrap_or(i32::MAX))
+    .bind(version)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// A worker's heartbeat; `false` when its row is gone (then it registers again).
+#[tracing::instrument(skip_all, err, fields(worker = %id))]
+pub async fn worker_beat(db: impl PgExecutor<'_>, id: &str) -> Result<bool, sqlx::Error> {
+    let result = sqlx::query("UPDATE workers SET heartbeat_at = now() WHERE id = $1")
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// A worker that exits cleanly.
+#[tracing::instrument(skip_all, err, fields(worker = %id))]
+pub async fn worker_stopped(db: impl PgExecutor<'_>, id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE workers SET stopped_at = now(), heartbeat_at = now() WHERE id = $1")
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Deletes workers that stopped, or stopped beating, `older_than` ago.
+#[tracing::instrument(skip_all, err)]
+pub async fn delete_gone_workers(
+    db: impl PgExecutor<'_>,
+    older_than: Duration,
+) -> Result<u64, sqlx::Error> {
+    let result = sqlx::query("DELETE FROM workers WHERE heartbeat_at < now() - $1")
+        .bind(older_than)
+        .execute(db)
+        .await?;
+    Ok(result.rows_affected())
+}
