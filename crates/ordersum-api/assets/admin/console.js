@@ -157,7 +157,9 @@
     return u === 0 ? `${fmtInt(v)} bytes` : `${v.toFixed(v < 10 ? 2 : 1)} ${units[u]}`;
   }
 
-  const shortId = (id) => String(id).slice(0, 8);
+  // Job ids are UUIDv7: the first digits are the creation time, shared by
+  // jobs made together; the last 8 (random, also in the file name) tell them apart.
+  const shortId = (id) => String(id).slice(-8);
   const jobHref = (id) => `#/jobs/${encodeURIComponent(id)}`;
 
   function jobLink(id, full) {
@@ -640,7 +642,7 @@
     }
 
     return {
-      title: `Job ${shortId(id)}`,
+      title: `Job …${shortId(id)}`,
       route: "jobs",
       nodes: [
         el("p", { class: "crumbs" }, el("a", { href: "#/jobs", text: "← All jobs" })),
@@ -717,7 +719,12 @@
         ]);
         const req = data.request && typeof data.request === "object" ? data.request : {};
         patch(request, JSON.stringify(req), () => {
-          const keys = Object.keys(req);
+          const first = ["StartTime", "EndTime", "TimeZone"];
+          const keys = Object.keys(req).sort((a, b) => {
+            const ia = first.indexOf(a) < 0 ? first.length : first.indexOf(a);
+            const ib = first.indexOf(b) < 0 ? first.length : first.indexOf(b);
+            return ia - ib || (a < b ? -1 : a > b ? 1 : 0);
+          });
           return keys.length ? dlRows(keys.map((k) => [k, requestValue(req[k], k)])) : el("p", { class: "muted", text: "(empty)" });
         });
         const events = data.timeline || [];
