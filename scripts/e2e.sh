@@ -98,9 +98,9 @@ orders="${ORDERSUM_E2E_ORDERS:-300000}"
 days=60
 log "database $db: migrating, seeding $orders orders of company 1 over $days days"
 psql "$pg_server/postgres" -qc "CREATE DATABASE \"$db\""
-"$bin/ordersum" migrate >/dev/null
-"$bin/ordersum" seed --company 1 --orders "$orders" --days "$days" >/dev/null
-eval "$("$bin/ordersum" keys create --company 1)"
+RUST_LOG=warn "$bin/ordersum" migrate >/dev/null
+RUST_LOG=warn "$bin/ordersum" seed --company 1 --orders "$orders" --days "$days" >/dev/null
+eval "$(RUST_LOG=warn "$bin/ordersum" keys create --company 1)"
 export ORDERSUM_PUBLIC_KEY ORDERSUM_PRIVATE_KEY
 
 "$bin/ordersum-api" >"$work/api.log" 2>&1 &

@@ -163,9 +163,33 @@ async function screenshot(name) {
   return path;
 }
 
+/**
+ * A test of the chain: skipped when an earlier one failed (they build on
+ * each other), and on failure the page is saved as failed-<n>.png.
+ */
+let broken = null;
+let count = 0;
+function step(name, options, fn) {
+  const n = ++count;
+  test(name, options, async (t) => {
+    if (broken) {
+      t.skip(`needs "${broken}", which failed`);
+      return;
+    }
+    try {
+      await fn(t);
+    } catch (err) {
+      broken = name;
+      await page?.screenshot({ path: join(OUTPUT, `failed-${n}.png`), fullPage: true }).catch(() => {});
+      console.log(`page at the failure: ${join(OUTPUT, `failed-${n}.png`)} (${page?.url()})`);
+      throw err;
+    }
+  });
+}
+
 // -------------------------------------------------------------------- tests
 
-test("sign-in: the form, a wrong token, the right token and its cookie", { timeout: 30_000 }, async () => {
+step("sign-in: the form, a wrong token, the right token and its cookie", { timeout: 30_000 }, async () => {
   const first = await page.goto(`${BASE}/admin`);
   assert.equal(first.status(), 200);
   const csp = first.headers()["content-security-policy"] || "";
@@ -177,7 +201,12 @@ test("sign-in: the form, a wrong token, the right token and its cookie", { timeo
 
   await token.fill("not-the-token");
   const [wrong] = await Promise.all([page.waitForNavigation(), page.getByRole("button", { name: "Sign in" }).click()]);
-  assert.equal(wrong.status(), 401);
+  assert.equal(
+    wrong.status(),
+    401,
+    `POST /admin/login with a wrong token answered ${wrong.status()} (${(await wrong.text()).slice(0, 120)}); ` +
+      `the form sent Origin: ${(await wrong.request().allHeaders()).origin}`,
+  );
   assert.match(await page.getByTestId("login-message").innerText(), /Wrong token/);
   assert.equal((await context.cookies()).filter((c) => c.name === "ordersum_admin").length, 0);
 
@@ -201,7 +230,7 @@ test("sign-in: the form, a wrong token, the right token and its cookie", { timeo
 
 let bigJob;
 
-test("a running job's progress bar moves on the Jobs page; Cancel makes it Cancelled live", { timeout: 90_000 }, async () => {
+step("a running job's progress bar moves on the Jobs page; Cancel makes it Cancelled live", { timeout: 90_000 }, async () => {
   const now = Math.floor(Date.now() / 1000);
   bigJob = await submit(now - (DAYS + 1) * 86_400, now + 86_400);
 
@@ -252,7 +281,7 @@ test("a running job's progress bar moves on the Jobs page; Cancel makes it Cance
   assert.deepEqual(problems, []);
 });
 
-test("a failed job: Retry makes a new job that succeeds live, and its file downloads", { timeout: 90_000 }, async () => {
+step("a failed job: Retry makes a new job that succeeds live, and its file downloads", { timeout: 90_000 }, async () => {
   // A real, small job whose request the failed one copies.
   const now = Math.floor(Date.now() / 1000);
   const small = await submit(now - 3 * 3600, now + 3600);
@@ -310,7 +339,7 @@ test("a failed job: Retry makes a new job that succeeds live, and its file downl
   assert.deepEqual(problems, []);
 });
 
-test("overview, workers and companies; a lost session goes back to sign-in; sign out", { timeout: 60_000 }, async () => {
+step("overview, workers and companies; a lost session goes back to sign-in; sign out", { timeout: 60_000 }, async () => {
   await page.getByRole("link", { name: "Overview", exact: true }).click();
   await until("the last hour's counts", async () => {
     const text = await page.getByTestId("overview-last-hour").innerText();
