@@ -69,3 +69,11 @@ CREATE TRIGGER summary_jobs_attempts
     AFTER UPDATE OF status, attempts ON summary_jobs
     FOR EACH ROW
     EXECUTE FUNCTION ordersum_job_attempts();
+
+-- Operator console sessions: the cookie is an HMAC under the token, and its
+-- row must exist, so signing out ends the session on every replica.
+CREATE TABLE admin_sessions (
+    id         text        PRIMARY KEY,   -- the cookie's nonce
+    created_at timestamptz NOT NULL DEFAULT now(),
+    expires_at timestamptz NOT NULL
+);

@@ -13,4 +13,10 @@ export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres
 export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
 # The fault tests start the worker binary as real processes.
 cargo build --workspace --locked --bins
-exec cargo test --workspace --locked "$@"
+cargo test --workspace --locked "$@"
+# The operator console in headless Chromium (scripts/e2e.sh installs Debian's
+# chromium and playwright-core when missing); only on a whole run, not when
+# arguments pick tests.
+if (($# == 0)); then
+  bash scripts/e2e.sh
+fi

@@ -311,6 +311,44 @@ async fn signing_in_sets_an_http_only_strict_session_cookie(pool: PgPool) {
         cleared.starts_with("ordersum_admin=;") && cleared.contains("Max-Age=0"),
         "{cleared}"
     );
+    // The session itself has ended, not only the browser's copy of it.
+    let replayed = console
+        .http
+        .get(console.url("admin/api/overview"))
+        .header("Cookie", &session.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replayed.status(), StatusCode::UNAUTHORIZED);
+    let page = console
+        .http
+        .get(console.url("admin"))
+        .header("Cookie", &session.cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("action=\"/admin/login\""), "{page}");
+
+    // A browser hiding the form's origin (`Origin: null`) is believed only
+    // with its own Sec-Fetch-Site.
+    for (site, expected) in [
+        ("same-origin", StatusCode::SEE_OTHER),
+        ("cross-site", StatusCode::FORBIDDEN),
+    ] {
+        let response = console
+            .http
+            .post(console.url("admin/login"))
+            .header("Origin", "null")
+            .header("Sec-Fetch-Site", site)
+            .form(&[("token", TOKEN)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), expected, "Sec-Fetch-Site: {site}");
+    }
 
     // A sign-in posted by another site's page is refused.
     let forged = console

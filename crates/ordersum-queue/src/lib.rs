@@ -211,13 +211,13 @@ impl JobQueue {
     /// announcements of pushes, kept open (and opened again after Redis
     /// comes back) by a task that lives as long as the [`Wakeups`].
     pub fn wakeups(&self) -> Wakeups {
-        let notify = Arc::new(Signal::default());
+        let signal = Arc::new(Signal::default());
         let task = tokio::spawn(subscribe(
             self.client.clone(),
             self.wake_channel(),
-            notify.clone(),
+            signal.clone(),
         ));
-        Wakeups { notify, task }
+        Wakeups { signal, task }
     }
 
     /// When `job_id` was last pushed (Unix seconds), if Redis still holds it.
@@ -332,7 +332,7 @@ fn unix_now() -> u64 {
 /// [`JobQueue::wakeups`]); dropping it ends the subscription.
 #[derive(Debug)]
 pub struct Wakeups {
-    notify: Arc<Signal>,
+    signal: Arc<Signal>,
     task: JoinHandle<()>,
 }
 
@@ -412,7 +412,7 @@ impl Wakeups {
             tokio::time::interval_at(tokio::time::Instant::now() + fallback, fallback);
         fallback.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         WakeStream {
-            signal: self.notify.clone(),
+            signal: self.signal.clone(),
             fallback,
             echo: None,
         }
@@ -428,17 +428,17 @@ impl Drop for Wakeups {
 /// Keeps a subscription to `channel` open, turning each message into a
 /// wake-up. After a lost connection it wakes the consumer once (pushes may
 /// have been announced meanwhile) and subscribes again.
-async fn subscribe(client: redis::Client, channel: String, notify: Arc<Signal>) {
+async fn subscribe(client: redis::Client, channel: String, signal: Arc<Signal>) {
     let mut retry = Duration::from_millis(100);
     loop {
         match client.get_async_pubsub().await {
             Ok(mut pubsub) => match pubsub.subscribe(&channel).await {
                 Ok(()) => {
                     retry = Duration::from_millis(100);
-                    notify.raise();
+                    signal.raise();
                     let mut messages = pubsub.into_on_message();
                     while messages.next().await.is_some() {
-                        notify.raise();
+                        signal.raise();
                     }
                     tracing::warn!(
                         "lost the Redis subscription to push announcements; subscribing again"

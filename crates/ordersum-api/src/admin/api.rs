@@ -108,31 +108,41 @@ impl IntoResponse for AdminError {
 
 type Result<T> = std::result::Result<T, AdminError>;
 
-/// The operator a call comes from.
-fn operator(state: &AppState, headers: &HeaderMap, peer: SocketAddr) -> Result<Operator> {
+/// The operator a call comes from; a session must not have signed out.
+async fn operator(state: &AppState, headers: &HeaderMap, peer: SocketAddr) -> Result<Operator> {
     let admin = state.admin.as_ref().ok_or(AdminError::NotFound)?;
-    admin
+    let operator = admin
         .operator(headers, peer.ip(), Utc::now().timestamp())
         .map_err(|refusal| match refusal {
             Refusal::Missing => AdminError::NotSignedIn,
             Refusal::Wrong => AdminError::WrongToken,
             Refusal::Limited(secs) => AdminError::Limited(secs),
-        })
+        })?;
+    if let Operator::Session(session) = &operator
+        && !admin::session_alive(&state.pool, &session.id).await?
+    {
+        return Err(AdminError::NotSignedIn);
+    }
+    Ok(operator)
 }
 
 /// The operator of a state-changing call: from this origin, and with the
 /// session's CSRF token when signed in by cookie.
-fn operator_changing(state: &AppState, headers: &HeaderMap, peer: SocketAddr) -> Result<Operator> {
-    let operator = operator(state, headers, peer)?;
+async fn operator_changing(
+    state: &AppState,
+    headers: &HeaderMap,
+    peer: SocketAddr,
+) -> Result<Operator> {
+    let operator = operator(state, headers, peer).await?;
     if !auth::same_origin(headers) {
         tracing::warn!(%peer, "console call from another origin refused");
         return Err(AdminError::Forbidden(
             "Calls from another origin are refused.",
         ));
     }
-    if let Operator::Session { csrf } = &operator {
+    if let Operator::Session(session) = &operator {
         let sent = headers.get("x-csrf-token").and_then(|v| v.to_str().ok());
-        if !auth::csrf_matches(csrf, sent) {
+        if !auth::csrf_matches(&session.csrf, sent) {
             tracing::warn!(%peer, "console call without its CSRF token refused");
             return Err(AdminError::Forbidden(
                 "Missing or wrong X-CSRF-Token: reload the console.",
@@ -185,7 +195,7 @@ async fn overview(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Result<Json<Value>> {
-    operator(&state, &headers, peer)?;
+    operator(&state, &headers, peer).await?;
     let view = admin::overview(&state.pool, WORKER_STALE_AFTER).await?;
     let mut statuses = serde_json::Map::new();
     for status in JobStatus::ALL {
@@ -294,7 +304,7 @@ async fn jobs(
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>> {
-    operator(&state, &headers, peer)?;
+    operator(&state, &headers, peer).await?;
     let filter = job_filter(&query)?;
     let rows = admin::list_jobs(&state.pool, &filter).await?;
     Ok(Json(
@@ -318,7 +328,7 @@ async fn job(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<Value>> {
-    operator(&state, &headers, peer)?;
+    operator(&state, &headers, peer).await?;
     let id = job_id(&id)?;
     let row = find(&state, id).await?;
     let (request, attempts, retries) = tokio::try_join!(
@@ -385,7 +395,7 @@ async fn cancel(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<Value>> {
-    operator_changing(&state, &headers, peer)?;
+    operator_changing(&state, &headers, peer).await?;
     let id = job_id(&id)?;
     let row = find(&state, id).await?;
     if repo::cancel_job(&state.pool, row.company_id, id)
@@ -411,7 +421,7 @@ async fn retry(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    operator_changing(&state, &headers, peer)?;
+    operator_changing(&state, &headers, peer).await?;
     let old = job_id(&id)?;
     let row = find(&state, old).await?;
     if !retryable(row.status) {
@@ -459,7 +469,7 @@ async fn link(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<Value>> {
-    operator(&state, &headers, peer)?;
+    operator(&state, &headers, peer).await?;
     let row = find(&state, job_id(&id)?).await?;
     let (JobStatus::Succeeded, Some(key), Some(name), Some(size)) =
         (row.status, &row.file_key, &row.file_name, row.file_size)
@@ -492,7 +502,7 @@ async fn workers(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Result<Json<Value>> {
-    operator(&state, &headers, peer)?;
+    operator(&state, &headers, peer).await?;
     let rows = admin::workers(&state.pool, WORKERS_SHOWN_FOR).await?;
     let stale_after = WORKER_STALE_AFTER.as_secs_f64();
     let workers: Vec<Value> = rows
@@ -522,7 +532,7 @@ async fn companies(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Result<Json<Value>> {
-    operator(&state, &headers, peer)?;
+    operator(&state, &headers, peer).await?;
     let cap = state.settings.max_active_jobs;
     let rows = admin::companies(&state.pool, MAX_COMPANIES).await?;
     let companies: Vec<Value> = rows

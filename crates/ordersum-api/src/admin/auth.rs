@@ -55,13 +55,21 @@ impl std::fmt::Debug for AdminAuth {
     }
 }
 
+/// A browser session as its cookie says (the caller checks it was not
+/// signed out: `admin_sessions`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// The cookie's nonce: the session's row.
+    pub id: String,
+    pub csrf: String,
+    /// Unix seconds.
+    pub expires: i64,
+}
+
 /// How a request proved it is the operator's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Operator {
-    /// A browser session; its CSRF token.
-    Session {
-        csrf: String,
-    },
+    Session(Session),
     Bearer,
 }
 
@@ -126,21 +134,25 @@ impl AdminAuth {
         Err(Refusal::Wrong)
     }
 
-    /// A new session cookie's value and its CSRF token.
-    pub fn new_session(&self, now: i64) -> (String, String) {
+    /// A new session: its cookie's value, and the session.
+    pub fn new_session(&self, now: i64) -> (String, Session) {
         let expires = now + SESSION_TTL.as_secs() as i64;
         let nonce = hex::encode(rand::random::<[u8; 16]>());
         let mac = self.mac(&[b"session", expires.to_string().as_bytes(), nonce.as_bytes()]);
-        let csrf = self.csrf_of(&nonce);
-        (format!("v1.{expires}.{nonce}.{mac}"), csrf)
+        let session = Session {
+            csrf: self.csrf_of(&nonce),
+            id: nonce,
+            expires,
+        };
+        (format!("v1.{expires}.{}.{mac}", session.id), session)
     }
 
     fn csrf_of(&self, nonce: &str) -> String {
         self.mac(&[b"csrf", nonce.as_bytes()])
     }
 
-    /// The CSRF token of a valid, unexpired session cookie value.
-    pub fn session(&self, value: &str, now: i64) -> Option<String> {
+    /// The session of a cookie value this token signed, unexpired.
+    pub fn session(&self, value: &str, now: i64) -> Option<Session> {
         let mut parts = value.split('.');
         let (Some("v1"), Some(expires), Some(nonce), Some(mac), None) = (
             parts.next(),
@@ -155,7 +167,15 @@ impl AdminAuth {
         if !bool::from(expected.as_bytes().ct_eq(mac.as_bytes())) {
             return None;
         }
-        (expires.parse::<i64>().ok()? > now).then(|| self.csrf_of(nonce))
+        let expires = expires
+            .parse::<i64>()
+            .ok()
+            .filter(|expires| *expires > now)?;
+        Some(Session {
+            id: nonce.to_owned(),
+            csrf: self.csrf_of(nonce),
+            expires,
+        })
     }
 
     /// The operator a request comes from: its session cookie, or its Bearer
@@ -173,7 +193,7 @@ impl AdminAuth {
         }
         session_cookie(headers)
             .and_then(|value| self.session(value, now))
-            .map(|csrf| Operator::Session { csrf })
+            .map(Operator::Session)
             .ok_or(Refusal::Missing)
     }
 }
@@ -198,12 +218,15 @@ pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// Whether a state-changing request may come from where it says: no
-/// `Origin` or one naming this host, and no `Sec-Fetch-Site` saying
-/// another site.
+/// `Sec-Fetch-Site` saying another site, and no `Origin` or one naming this
+/// host. `Origin: null` (a browser hiding where a form was posted from)
+/// passes only with the browser's own `Sec-Fetch-Site: same-origin`, which
+/// no page can set.
 pub fn same_origin(headers: &HeaderMap) -> bool {
-    if let Some(site) = headers.get("sec-fetch-site")
-        && !matches!(site.to_str(), Ok("same-origin" | "none"))
-    {
+    let site = headers
+        .get("sec-fetch-site")
+        .map(|site| site.to_str().unwrap_or(""));
+    if site.is_some_and(|site| !matches!(site, "same-origin" | "none")) {
         return false;
     }
     let Some(origin) = headers.get(header::ORIGIN) else {
@@ -215,6 +238,9 @@ pub fn same_origin(headers: &HeaderMap) -> bool {
     ) else {
         return false;
     };
+    if origin == "null" {
+        return site == Some("same-origin");
+    }
     origin
         .strip_prefix("http://")
         .or_else(|| origin.strip_prefix("https://"))
@@ -238,8 +264,8 @@ mod tests {
     #[tokio::test]
     async fn a_session_verifies_until_it_expires_and_not_when_altered() {
         let auth = auth();
-        let (cookie, csrf) = auth.new_session(1_000);
-        assert_eq!(auth.session(&cookie, 1_001).as_deref(), Some(csrf.as_str()));
+        let (cookie, session) = auth.new_session(1_000);
+        assert_eq!(auth.session(&cookie, 1_001), Some(session));
         let expires = 1_000 + SESSION_TTL.as_secs() as i64;
         assert_eq!(auth.session(&cookie, expires), None);
         let longer = cookie.replacen(&expires.to_string(), &(expires + 3600).to_string(), 1);
@@ -291,7 +317,16 @@ mod tests {
         );
         assert!(!same_origin(&headers));
         headers.insert(header::ORIGIN, HeaderValue::from_static("null"));
-        assert!(!same_origin(&headers));
+        assert!(
+            !same_origin(&headers),
+            "a hidden origin without the browser's word"
+        );
+        headers.insert("sec-fetch-site", HeaderValue::from_static("same-origin"));
+        assert!(
+            same_origin(&headers),
+            "a hidden origin, same-origin by the browser"
+        );
+        headers.remove("sec-fetch-site");
         headers.insert(
             header::ORIGIN,
             HeaderValue::from_static("http://127.0.0.1:8080"),

@@ -17,7 +17,8 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 
 use crate::startup::AppState;
-use auth::{AdminAuth, COOKIE, Refusal, SESSION_TTL};
+use auth::{AdminAuth, COOKIE, Refusal, SESSION_TTL, Session};
+use ordersum_model::admin as admin_db;
 
 const LOGIN_HTML: &str = include_str!("../../assets/admin/login.html");
 const CONSOLE_HTML: &str = include_str!("../../assets/admin/console.html");
@@ -44,19 +45,44 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .merge(api::router())
 }
 
+/// The session a request's cookie holds, if it is signed in: signed by
+/// this token, unexpired and not signed out.
+pub async fn signed_in(
+    state: &AppState,
+    admin: &AdminAuth,
+    headers: &HeaderMap,
+) -> Result<Option<Session>, sqlx::Error> {
+    let Some(session) =
+        auth::session_cookie(headers).and_then(|value| admin.session(value, now_secs()))
+    else {
+        return Ok(None);
+    };
+    let alive = admin_db::session_alive(&state.pool, &session.id).await?;
+    Ok(alive.then_some(session))
+}
+
 /// The sign-in page, or the console for a signed-in operator.
 async fn page(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let Some(admin) = &state.admin else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    let csrf = auth::session_cookie(&headers).and_then(|value| admin.session(value, now_secs()));
-    match csrf {
-        Some(csrf) => html(
+    match signed_in(&state, admin, &headers).await {
+        Ok(Some(session)) => html(
             StatusCode::OK,
-            CONSOLE_HTML.replace("{{csrf}}", &escape(&csrf)),
+            CONSOLE_HTML.replace("{{csrf}}", &escape(&session.csrf)),
         ),
-        None => login_page(StatusCode::OK, ""),
+        Ok(None) => login_page(StatusCode::OK, ""),
+        Err(err) => unavailable(err),
     }
+}
+
+/// Postgres is out of reach: logged in full, the page says only that.
+fn unavailable(err: sqlx::Error) -> Response {
+    tracing::error!(error = %err, "operator console: the database is unavailable");
+    login_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "The console cannot reach its database; try again shortly.",
+    )
 }
 
 #[derive(Deserialize)]
@@ -84,7 +110,11 @@ async fn login(
     }
     match admin.check_token(peer.ip(), &form.token, "form") {
         Ok(()) => {
-            let (cookie, _) = admin.new_session(now_secs());
+            let (cookie, session) = admin.new_session(now_secs());
+            let expires = chrono::DateTime::from_timestamp(session.expires, 0).unwrap_or_default();
+            if let Err(err) = admin_db::insert_session(&state.pool, &session.id, expires).await {
+                return unavailable(err);
+            }
             tracing::info!(%peer, "operator signed in");
             let mut response = Redirect::to("/admin").into_response();
             set_cookie(&mut response, &headers, &cookie, SESSION_TTL.as_secs());
@@ -106,9 +136,7 @@ struct SignOut {
     csrf: String,
 }
 
-/// Signs out: the cookie is cleared (the session itself is stateless and
-/// would last until it expires: a stolen cookie is revoked by changing the
-/// token).
+/// Signs out: the session ends on every replica and the cookie is cleared.
 async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -117,15 +145,19 @@ async fn logout(
     let Some(admin) = &state.admin else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    let csrf = auth::session_cookie(&headers).and_then(|value| admin.session(value, now_secs()));
-    let allowed = auth::same_origin(&headers)
-        && csrf.is_some_and(|csrf| auth::csrf_matches(&csrf, Some(&form.csrf)));
-    if !allowed {
+    let session = auth::session_cookie(&headers).and_then(|value| admin.session(value, now_secs()));
+    let session = session.filter(|session| {
+        auth::same_origin(&headers) && auth::csrf_matches(&session.csrf, Some(&form.csrf))
+    });
+    let Some(session) = session else {
         return (
             StatusCode::FORBIDDEN,
             "Sign out from the console's own page.",
         )
             .into_response();
+    };
+    if let Err(err) = admin_db::delete_session(&state.pool, &session.id).await {
+        return unavailable(err);
     }
     let mut response = Redirect::to("/admin").into_response();
     set_cookie(&mut response, &headers, "", 0);
@@ -165,7 +197,7 @@ fn html(status: StatusCode, body: String) -> Response {
             (header::CONTENT_SECURITY_POLICY, CSP),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
             (header::X_FRAME_OPTIONS, "DENY"),
-            (header::REFERRER_POLICY, "no-referrer"),
+            (header::REFERRER_POLICY, "same-origin"),
         ],
         body,
     )
