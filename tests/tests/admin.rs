@@ -73,12 +73,8 @@ impl Console {
             .to_owned();
         let cookie = set_cookie.split(';').next().unwrap().to_owned();
         let page = self
-            .http
-            .get(self.url("admin"))
-            .header("Cookie", &cookie)
-            .send()
+            .get_with_cookie("admin", &cookie)
             .await
-            .unwrap()
             .text()
             .await
             .unwrap();
@@ -89,6 +85,11 @@ impl Console {
             .unwrap_or_else(|| panic!("no CSRF token in the console page: {page}"))
             .to_owned();
         Session { cookie, csrf }
+    }
+
+    async fn get_with_cookie(&self, path: &str, cookie: &str) -> reqwest::Response {
+        let request = self.http.get(self.url(path)).header("Cookie", cookie);
+        request.send().await.unwrap()
     }
 
     async fn get_bearer(&self, path: &str) -> (StatusCode, Value) {
@@ -279,12 +280,8 @@ async fn signing_in_sets_an_http_only_strict_session_cookie(pool: PgPool) {
     let session = console.session().await;
     assert_eq!(session.csrf.len(), 64, "{}", session.csrf);
     let overview = console
-        .http
-        .get(console.url("admin/api/overview"))
-        .header("Cookie", &session.cookie)
-        .send()
-        .await
-        .unwrap();
+        .get_with_cookie("admin/api/overview", &session.cookie)
+        .await;
     assert_eq!(overview.status(), StatusCode::OK);
 
     // Signing out clears the cookie, and only from the console's own page.
@@ -313,20 +310,12 @@ async fn signing_in_sets_an_http_only_strict_session_cookie(pool: PgPool) {
     );
     // The session itself has ended, not only the browser's copy of it.
     let replayed = console
-        .http
-        .get(console.url("admin/api/overview"))
-        .header("Cookie", &session.cookie)
-        .send()
-        .await
-        .unwrap();
+        .get_with_cookie("admin/api/overview", &session.cookie)
+        .await;
     assert_eq!(replayed.status(), StatusCode::UNAUTHORIZED);
     let page = console
-        .http
-        .get(console.url("admin"))
-        .header("Cookie", &session.cookie)
-        .send()
+        .get_with_cookie("admin", &session.cookie)
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();

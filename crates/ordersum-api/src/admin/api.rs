@@ -11,8 +11,10 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::Router;
+use axum::extract::FromRequestParts;
 use axum::extract::{ConnectInfo, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::request::Parts;
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, DurationRound, NaiveDateTime, TimeDelta, Utc};
@@ -108,48 +110,58 @@ impl IntoResponse for AdminError {
 
 type Result<T> = std::result::Result<T, AdminError>;
 
-/// The operator a call comes from; a session must not have signed out.
-async fn operator(state: &AppState, headers: &HeaderMap, peer: SocketAddr) -> Result<Operator> {
-    let admin = state.admin.as_ref().ok_or(AdminError::NotFound)?;
-    let operator = admin
-        .operator(headers, peer.ip(), Utc::now().timestamp())
-        .map_err(|refusal| match refusal {
-            Refusal::Missing => AdminError::NotSignedIn,
-            Refusal::Wrong => AdminError::WrongToken,
-            Refusal::Limited(secs) => AdminError::Limited(secs),
-        })?;
-    if let Operator::Session(session) = &operator
-        && !admin::session_alive(&state.pool, &session.id).await?
-    {
-        return Err(AdminError::NotSignedIn);
-    }
-    Ok(operator)
+/// An operator's call: signed in by cookie (a session not signed out) or
+/// Bearer; a call that changes something must also come from this origin
+/// and, by cookie, carry the session's CSRF token. A handler taking it runs
+/// for the operator only.
+pub struct Signed {
+    pub peer: SocketAddr,
 }
 
-/// The operator of a state-changing call: from this origin, and with the
-/// session's CSRF token when signed in by cookie.
-async fn operator_changing(
-    state: &AppState,
-    headers: &HeaderMap,
-    peer: SocketAddr,
-) -> Result<Operator> {
-    let operator = operator(state, headers, peer).await?;
-    if !auth::same_origin(headers) {
-        tracing::warn!(%peer, "console call from another origin refused");
-        return Err(AdminError::Forbidden(
-            "Calls from another origin are refused.",
-        ));
-    }
-    if let Operator::Session(session) = &operator {
-        let sent = headers.get("x-csrf-token").and_then(|v| v.to_str().ok());
-        if !auth::csrf_matches(&session.csrf, sent) {
-            tracing::warn!(%peer, "console call without its CSRF token refused");
+impl FromRequestParts<AppState> for Signed {
+    type Rejection = AdminError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |info| info.0);
+        let admin = state.admin.as_ref().ok_or(AdminError::NotFound)?;
+        let operator = admin
+            .operator(&parts.headers, peer.ip(), Utc::now().timestamp())
+            .map_err(|refusal| match refusal {
+                Refusal::Missing => AdminError::NotSignedIn,
+                Refusal::Wrong => AdminError::WrongToken,
+                Refusal::Limited(secs) => AdminError::Limited(secs),
+            })?;
+        if let Operator::Session(session) = &operator
+            && !admin::session_alive(&state.pool, &session.id).await?
+        {
+            return Err(AdminError::NotSignedIn);
+        }
+        if parts.method == Method::GET || parts.method == Method::HEAD {
+            return Ok(Signed { peer });
+        }
+        if !auth::same_origin(&parts.headers) {
+            tracing::warn!(%peer, "console call from another origin refused");
             return Err(AdminError::Forbidden(
-                "Missing or wrong X-CSRF-Token: reload the console.",
+                "Calls from another origin are refused.",
             ));
         }
+        if let Operator::Session(session) = &operator {
+            let sent = parts
+                .headers
+                .get("x-csrf-token")
+                .and_then(|v| v.to_str().ok());
+            if !auth::csrf_matches(&session.csrf, sent) {
+                tracing::warn!(%peer, "console call without its CSRF token refused");
+                return Err(AdminError::Forbidden(
+                    "Missing or wrong X-CSRF-Token: reload the console.",
+                ));
+            }
+        }
+        Ok(Signed { peer })
     }
-    Ok(operator)
 }
 
 fn secs_between(from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Option<f64> {
@@ -190,12 +202,7 @@ fn job_json(job: &JobRow) -> Value {
     })
 }
 
-async fn overview(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-) -> Result<Json<Value>> {
-    operator(&state, &headers, peer).await?;
+async fn overview(_: Signed, State(state): State<AppState>) -> Result<Json<Value>> {
     let view = admin::overview(&state.pool, WORKER_STALE_AFTER).await?;
     let mut statuses = serde_json::Map::new();
     for status in JobStatus::ALL {
@@ -299,12 +306,10 @@ fn job_filter(query: &HashMap<String, String>) -> Result<JobFilter> {
 }
 
 async fn jobs(
+    _: Signed,
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>> {
-    operator(&state, &headers, peer).await?;
     let filter = job_filter(&query)?;
     let rows = admin::list_jobs(&state.pool, &filter).await?;
     Ok(Json(
@@ -323,12 +328,10 @@ async fn find(state: &AppState, id: Uuid) -> Result<JobRow> {
 }
 
 async fn job(
+    _: Signed,
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<Value>> {
-    operator(&state, &headers, peer).await?;
     let id = job_id(&id)?;
     let row = find(&state, id).await?;
     let (request, attempts, retries) = tokio::try_join!(
@@ -390,12 +393,10 @@ fn retryable(status: JobStatus) -> bool {
 }
 
 async fn cancel(
+    Signed { peer }: Signed,
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<Value>> {
-    operator_changing(&state, &headers, peer).await?;
     let id = job_id(&id)?;
     let row = find(&state, id).await?;
     if repo::cancel_job(&state.pool, row.company_id, id)
@@ -416,12 +417,10 @@ async fn cancel(
 }
 
 async fn retry(
+    Signed { peer }: Signed,
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    operator_changing(&state, &headers, peer).await?;
     let old = job_id(&id)?;
     let row = find(&state, old).await?;
     if !retryable(row.status) {
@@ -464,12 +463,10 @@ async fn retry(
 }
 
 async fn link(
+    Signed { peer }: Signed,
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<Value>> {
-    operator(&state, &headers, peer).await?;
     let row = find(&state, job_id(&id)?).await?;
     let (JobStatus::Succeeded, Some(key), Some(name), Some(size)) =
         (row.status, &row.file_key, &row.file_name, row.file_size)
@@ -497,12 +494,7 @@ async fn link(
     })))
 }
 
-async fn workers(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-) -> Result<Json<Value>> {
-    operator(&state, &headers, peer).await?;
+async fn workers(_: Signed, State(state): State<AppState>) -> Result<Json<Value>> {
     let rows = admin::workers(&state.pool, WORKERS_SHOWN_FOR).await?;
     let stale_after = WORKER_STALE_AFTER.as_secs_f64();
     let workers: Vec<Value> = rows
@@ -527,12 +519,7 @@ async fn workers(
     ))
 }
 
-async fn companies(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-) -> Result<Json<Value>> {
-    operator(&state, &headers, peer).await?;
+async fn companies(_: Signed, State(state): State<AppState>) -> Result<Json<Value>> {
     let cap = state.settings.max_active_jobs;
     let rows = admin::companies(&state.pool, MAX_COMPANIES).await?;
     let companies: Vec<Value> = rows
