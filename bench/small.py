@@ -38,6 +38,7 @@ UNRELATED_COMPANY = BURST_COMPANIES[0]
 WARMUP, SEQUENTIAL, BURST_JOBS = 5, 200, 5
 LONGPOLLS = 1000
 WAIT = 60  # WaitSeconds of every waiting call
+API_POOL_MAX = 10  # ORDERSUM_DB_MAX_CONNECTIONS' default: the API's pool
 GIVE_UP = 600  # seconds a client waits for a job or a burst before failing
 WINDOW = 86_400  # one day
 ROWS = range(1000, 2001)  # rows a small job must have
@@ -469,12 +470,14 @@ async def quiet(pg, api_pid, seconds=3):
     per second (Postgres flushes these statistics about once a second, so
     take it as an estimate)."""
     started, before = now(), transactions(pg)
-    rss, conns = [], []
+    rss, conns, busy = [], [], []
     while now() - started < seconds:
         rss.append(vm_rss_kib(api_pid))
-        conns.append(api_pg_connections(pg)[0])
+        open_, in_query = api_pg_connections(pg)
+        conns.append(open_)
+        busy.append(in_query)
         await asyncio.sleep(0.25)
-    return {"rss_kib": max(rss), "pg": max(conns), "pg_min": min(conns),
+    return {"rss_kib": max(rss), "pg": max(conns), "pg_min": min(conns), "pg_busy": max(busy),
             "tx_per_s": (transactions(pg) - before) / (now() - started)}
 
 
@@ -575,8 +578,10 @@ def table(plan_path, ordersum_path, celery_path, longpoll_path):
         "|---|---|---|---|---|---|",
         f"| API RSS (MiB) | {before['rss_kib'] / 1024:.1f} | {held['rss_kib'] / 1024:.1f} (+{rss_growth:.1f}) |"
         f" {after['rss_kib'] / 1024:.1f} | ≤ +100 MiB | {met(rss_growth <= 100)} |",
-        f"| Postgres connections of the API, no other calls | {pg(before)} | {pg(held)} | {pg(after)} | unchanged |"
-        f" {met(held['pg'] == before['pg'] and held['pg_min'] == before['pg_min'])} |",
+        f"| Postgres connections of the API open, no other calls | {pg(before)} | {pg(held)} | {pg(after)} |"
+        f" none per waiting call: ≤ pool ({API_POOL_MAX}) + 1 listener | {met(held['pg'] <= API_POOL_MAX + 1)} |",
+        f"| … of them in a query (not idle), no other calls | {before['pg_busy']} | {held['pg_busy']} |"
+        f" {after['pg_busy']} | 0 while held | {met(held['pg_busy'] == 0)} |",
         f"| Postgres transactions/s (≈), no other calls | {before['tx_per_s']:.0f} | {held['tx_per_s']:.0f} |"
         f" {after['tx_per_s']:.0f} | | |",
         f"| unrelated calls (ListOrderSummaryJobs of company {UNRELATED_COMPANY}, wrk -c4, 10 s): p50 / p99 (ms) | – |"
@@ -592,9 +597,10 @@ def table(plan_path, ordersum_path, celery_path, longpoll_path):
         " one client thread a company, all released at once, jobs submitted back to back (ordersum"
         " WaitSeconds=0), then waited for together; makespan: first submit → last result;"
         " first job: a company's first submit → its first result.",
-        "Both: 2 worker processes running one job each (ordersum: 2 × ordersum-worker with"
-        " ORDERSUM_WORKER_CONCURRENCY=1, S3 store; Celery: one prefork worker -c 2, Redis broker and"
-        " results, local files). Every job's rows checked against SQL counts.",
+        "Both: 2 worker processes (ordersum: 2 × ordersum-worker with"
+        f" ORDERSUM_WORKER_CONCURRENCY={os.environ.get('BENCH_CONCURRENCY', '1')}, S3 store; Celery: one"
+        " prefork worker -c 2, one task per process, Redis broker and results, local files)."
+        " Every job's rows checked against SQL counts.",
         f"Long-polls: a fresh API, workers stopped; {lp['count']} jobs of company {LONGPOLL_COMPANY} queued,"
         f" one connection each holding GetOrderSummaryJob WaitSeconds={WAIT}, all open within the"
         f" {WAIT} s. \"No other calls\": 3 s with nothing else calling, sampled every 0.25 s (RSS: VmRSS,"

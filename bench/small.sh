@@ -4,11 +4,14 @@
 #
 #   bench/small.sh
 #   ORDERSUM_PG_PORT=5440 ORDERSUM_REDIS_PORT=6390 bench/small.sh   other servers
+#   BENCH_CONCURRENCY=2 bench/small.sh   each worker runs 2 jobs at once (the
+#                                        product's default; 1 by default here,
+#                                        as each Celery process runs one)
 #
 # 1. Seeds the database ordersum_small: 21 companies, 1 500 orders a day over
 #    14 days (a one-day window holds 1-2k orders), and a key per company.
 # 2. ordersum: the API and 2 worker processes (ORDERSUM_WORKER_CONCURRENCY=1
-#    each), the local S3 server as store (scripts/s3.sh), rate limits off;
+#    each, or BENCH_CONCURRENCY), the local S3 server as store (scripts/s3.sh), rate limits off;
 #    200 sequential jobs of company 1 (after 5 unreported), then a burst of
 #    20 companies × 5 jobs; every answer through the public API only.
 # 3. Long-polls: the workers stopped, a fresh API, 1 000 GetOrderSummaryJob
@@ -72,7 +75,7 @@ api_pid=$!
 BENCH_PIDS+=("$api_pid")
 worker_pids=()
 for i in 1 2; do
-  ORDERSUM_WORKER_CONCURRENCY=1 "$BIN/ordersum-worker" 2>"$out/worker-$i.log" &
+  ORDERSUM_WORKER_CONCURRENCY="${BENCH_CONCURRENCY:-1}" "$BIN/ordersum-worker" 2>"$out/worker-$i.log" &
   worker_pids+=($!)
   BENCH_PIDS+=($!)
 done

@@ -112,6 +112,10 @@ async fn a_worker_resuming_after_losing_its_job_leaves_the_winners_file_alone(po
         "A paused with no partial file: {:?}",
         files_under(&job_dir)
     );
+    assert!(
+        !temp_dirs_of(&temp, &id).is_empty(),
+        "A's job streams through temp files (more orders than one page)"
+    );
     a.stop();
     std::fs::write(pause.join(format!("{id}.go")), b"").unwrap();
 
