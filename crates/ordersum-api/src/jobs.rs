@@ -133,8 +133,25 @@ pub async fn cancel(state: &AppState, company_id: i64, params: &Params) -> Resul
 /// Where to download a succeeded job's file: a URL presigned afresh, valid
 /// for the configured TTL.
 async fn download_link(state: &AppState, job: &Job) -> Result<Option<Download>> {
-    let (JobStatus::Succeeded, Some(key), Some(name), Some(size)) =
-        (job.status, &job.file_key, &job.file_name, job.file_size)
+    file_link(
+        state,
+        job.status,
+        job.file_key.as_deref(),
+        job.file_name.as_deref(),
+        job.file_size,
+    )
+    .await
+}
+
+/// [`download_link`] from a job's parts (the operator console's rows).
+pub(crate) async fn file_link(
+    state: &AppState,
+    status: JobStatus,
+    key: Option<&str>,
+    name: Option<&str>,
+    size: Option<i64>,
+) -> Result<Option<Download>> {
+    let (JobStatus::Succeeded, Some(key), Some(name), Some(size)) = (status, key, name, size)
     else {
         return Ok(None);
     };
@@ -144,7 +161,7 @@ async fn download_link(state: &AppState, job: &Job) -> Result<Option<Download>> 
         .await?;
     Ok(Some(Download {
         download_url: url,
-        file_name: name.clone(),
+        file_name: name.to_owned(),
         file_size: size,
     }))
 }
@@ -182,21 +199,28 @@ async fn enqueue(state: &AppState, company_id: i64, request: &SummaryRequest) ->
     )
     .await?
     .ok_or(ApiError::TooManyJobs(cap))?;
-    state
-        .queue
-        .stage(job.id, Duration::ZERO)
-        .await
-        .map_err(|err| Error::Queue(err.to_string()))?;
+    stage(state, job.id).await?;
     tx.commit().await?;
     ::metrics::counter!(metrics::JOBS_ENQUEUED_TOTAL).increment(1);
     tracing::info!(job_id = %job.id, company_id, "job enqueued");
     Ok(Enqueued::New(job))
 }
 
+/// Pushes a job being inserted, inside its transaction: the row commits
+/// only if the push succeeded. The workers are woken after the commit
+/// ([`announce`]).
+pub(crate) async fn stage(state: &AppState, job_id: Uuid) -> Result<()> {
+    state
+        .queue
+        .stage(job_id, Duration::ZERO)
+        .await
+        .map_err(|err| Error::Queue(err.to_string()))
+}
+
 /// Marks a committed job's push and wakes the workers. The job is already
 /// queued and pushed: if Redis fails now, a worker's fallback poll still
 /// takes it, and the sweeper re-marks it.
-async fn announce(state: &AppState, job_id: Uuid) {
+pub(crate) async fn announce(state: &AppState, job_id: Uuid) {
     if let Err(err) = state.queue.announce(job_id, true).await {
         tracing::warn!(%job_id, error = %err, "could not wake the workers; they will find the job on their next poll");
     }

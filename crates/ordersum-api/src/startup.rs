@@ -46,8 +46,6 @@ pub struct AppState {
     pub rate_limits: RateLimits,
     /// Wakes long-polls when their job ends.
     pub watch: Arc<JobWatch>,
-    /// The operator console's credentials; `None`: the console is off.
-    pub admin: Option<Arc<crate::admin::auth::AdminAuth>>,
 }
 
 pub struct Application {
@@ -115,7 +113,6 @@ impl Application {
         let state = AppState {
             pool,
             watch: Arc::clone(&watch),
-            admin: crate::admin::auth(&settings),
             queue,
             limits: Arc::new(settings.limits()),
             settings: Arc::new(settings),
@@ -182,7 +179,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(actions)
         .merge(downloads)
-        .merge(crate::admin::router(&state))
+        .merge(crate::admin::router(&state.settings))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

@@ -23,6 +23,7 @@ pub const WORKER_ROW_RETENTION: Duration = Duration::from_secs(24 * 3600);
 pub struct JobRow {
     pub id: Uuid,
     pub company_id: i64,
+    pub request_hash: String,
     pub status: JobStatus,
     pub attempts: i32,
     pub worker_id: Option<String>,
@@ -59,7 +60,7 @@ impl JobRow {
     }
 }
 
-const JOB_ROW_COLUMNS: &str = "id, company_id, status, attempts, worker_id, paid_rows, \
+const JOB_ROW_COLUMNS: &str = "id, company_id, request_hash, status, attempts, worker_id, paid_rows, \
      unpaid_rows, file_key, file_name, file_size, error_message, retry_of, created_at, \
      started_at, finished_at, heartbeat_at, progress_at, \
      (request->>'StartTime')::bigint AS window_start, (request->>'EndTime')::bigint AS window_end, \
@@ -178,24 +179,6 @@ pub async fn insert_retry(
     .bind(id)
     .bind(old)
     .fetch_optional(conn)
-    .await
-}
-
-/// The company of a job and whether an equal job (same request) of it is
-/// queued or running: (company, equal live job).
-#[tracing::instrument(skip_all, err, fields(job_id = %id))]
-pub async fn live_equal_job(
-    db: impl PgExecutor<'_>,
-    id: Uuid,
-) -> Result<Option<(i64, Option<Uuid>)>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT j.company_id, (SELECT e.id FROM summary_jobs e \
-                WHERE e.company_id = j.company_id AND e.request_hash = j.request_hash \
-                  AND e.status IN ('queued', 'running') LIMIT 1) \
-         FROM summary_jobs j WHERE j.id = $1",
-    )
-    .bind(id)
-    .fetch_optional(db)
     .await
 }
 

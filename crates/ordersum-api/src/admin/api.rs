@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
@@ -23,8 +24,9 @@ use ordersum_model::{JobStatus, repo};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::auth::{self, Operator, Refusal};
+use super::auth::{self, AdminAuth, Refusal};
 use crate::error::Error;
+use crate::jobs;
 use crate::startup::AppState;
 
 /// Jobs one list answers by default, and at most.
@@ -126,19 +128,28 @@ impl FromRequestParts<AppState> for Signed {
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |info| info.0);
-        let admin = state.admin.as_ref().ok_or(AdminError::NotFound)?;
-        let operator = admin
-            .operator(&parts.headers, peer.ip(), Utc::now().timestamp())
-            .map_err(|refusal| match refusal {
-                Refusal::Missing => AdminError::NotSignedIn,
-                Refusal::Wrong => AdminError::WrongToken,
-                Refusal::Limited(secs) => AdminError::Limited(secs),
-            })?;
-        if let Operator::Session(session) = &operator
-            && !admin::session_alive(&state.pool, &session.id).await?
-        {
-            return Err(AdminError::NotSignedIn);
-        }
+        let admin = parts
+            .extensions
+            .get::<Arc<AdminAuth>>()
+            .cloned()
+            .ok_or(AdminError::NotFound)?;
+        // A script's Bearer token, or a browser's session (with its CSRF token).
+        let session = match auth::bearer(&parts.headers) {
+            Some(token) => {
+                admin
+                    .check_token(peer.ip(), token, "bearer")
+                    .map_err(|refusal| match refusal {
+                        Refusal::Wrong => AdminError::WrongToken,
+                        Refusal::Limited(secs) => AdminError::Limited(secs),
+                    })?;
+                None
+            }
+            None => Some(
+                super::signed_in(state, &admin, &parts.headers)
+                    .await?
+                    .ok_or(AdminError::NotSignedIn)?,
+            ),
+        };
         if parts.method == Method::GET || parts.method == Method::HEAD {
             return Ok(Signed { peer });
         }
@@ -148,7 +159,7 @@ impl FromRequestParts<AppState> for Signed {
                 "Calls from another origin are refused.",
             ));
         }
-        if let Operator::Session(session) = &operator {
+        if let Some(session) = &session {
             let sent = parts
                 .headers
                 .get("x-csrf-token")
@@ -435,10 +446,12 @@ async fn retry(
     let new = Uuid::now_v7();
     let mut tx = state.pool.begin().await?;
     repo::lock_company(&mut tx, row.company_id).await?;
-    if let Some((_, Some(equal))) = admin::live_equal_job(&mut *tx, old).await? {
+    // Queued or running only: a succeeded job is never "fresh" for zero seconds.
+    let live = repo::find_reusable_job(&mut tx, row.company_id, &row.request_hash, Duration::ZERO);
+    if let Some(equal) = live.await? {
         return Err(AdminError::Conflict(
             "An equal job of this company is already queued or running.".into(),
-            Some(equal),
+            Some(equal.id),
         ));
     }
     if admin::insert_retry(&mut tx, new, old).await?.is_none() {
@@ -447,15 +460,9 @@ async fn retry(
             None,
         ));
     }
-    state
-        .queue
-        .stage(new, Duration::ZERO)
-        .await
-        .map_err(|err| Error::Queue(err.to_string()))?;
+    jobs::stage(&state, new).await?;
     tx.commit().await?;
-    if let Err(err) = state.queue.announce(new, true).await {
-        tracing::warn!(job_id = %new, error = %err, "could not wake the workers; they will find the job on their next poll");
-    }
+    jobs::announce(&state, new).await;
     ::metrics::counter!(crate::metrics::JOBS_ENQUEUED_TOTAL).increment(1);
     tracing::info!(job_id = %new, retry_of = %old, company_id = row.company_id, %peer, "job retried by the operator");
     let job = job_json(&find(&state, new).await?);
@@ -468,29 +475,29 @@ async fn link(
     Path(id): Path<String>,
 ) -> Result<Json<Value>> {
     let row = find(&state, job_id(&id)?).await?;
-    let (JobStatus::Succeeded, Some(key), Some(name), Some(size)) =
-        (row.status, &row.file_key, &row.file_name, row.file_size)
-    else {
-        return Err(AdminError::Conflict(
+    let download = jobs::file_link(
+        &state,
+        row.status,
+        row.file_key.as_deref(),
+        row.file_name.as_deref(),
+        row.file_size,
+    )
+    .await?
+    .ok_or_else(|| {
+        AdminError::Conflict(
             format!(
                 "The job is {}: only a succeeded job has a file.",
                 row.status.as_db()
             ),
             None,
-        ));
-    };
-    let ttl = state.settings.storage.url_ttl();
-    let url = state
-        .store
-        .presign(key, name, ttl)
-        .await
-        .map_err(Error::from)?;
+        )
+    })?;
     tracing::info!(job_id = %row.id, %peer, "download link handed to the operator");
     Ok(Json(json!({
-        "url": url,
-        "file_name": name,
-        "file_size": size,
-        "expires_in_secs": ttl.as_secs(),
+        "url": download.download_url,
+        "file_name": download.file_name,
+        "file_size": download.file_size,
+        "expires_in_secs": state.settings.storage.url_ttl().as_secs(),
     })))
 }
 

@@ -66,18 +66,9 @@ pub struct Session {
     pub expires: i64,
 }
 
-/// How a request proved it is the operator's.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Operator {
-    Session(Session),
-    Bearer,
-}
-
 /// Why a token was not accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
-    /// No credentials, or a session cookie that is forged or expired.
-    Missing,
     Wrong,
     /// Too many wrong tokens from this address: wait this many seconds.
     Limited(u64),
@@ -177,29 +168,10 @@ impl AdminAuth {
             expires,
         })
     }
-
-    /// The operator a request comes from: its session cookie, or its Bearer
-    /// token (checked and limited like the form's).
-    pub fn operator(
-        &self,
-        headers: &HeaderMap,
-        peer: IpAddr,
-        now: i64,
-    ) -> Result<Operator, Refusal> {
-        if let Some(token) = bearer(headers) {
-            return self
-                .check_token(peer, token, "bearer")
-                .map(|()| Operator::Bearer);
-        }
-        session_cookie(headers)
-            .and_then(|value| self.session(value, now))
-            .map(Operator::Session)
-            .ok_or(Refusal::Missing)
-    }
 }
 
 /// The token of `Authorization: Bearer <token>`.
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())

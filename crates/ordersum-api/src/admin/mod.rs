@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{ConnectInfo, Form, State};
+use axum::extract::{ConnectInfo, Extension, Form, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -30,11 +30,11 @@ const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
      img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; \
      form-action 'self'; base-uri 'none'";
 
-/// The console's routes; none when it is off.
-pub fn router(state: &AppState) -> Router<AppState> {
-    if state.admin.is_none() {
+/// The console's routes, each handed the credentials; none when it is off.
+pub fn router(settings: &crate::Settings) -> Router<AppState> {
+    let Some(token) = settings.admin_token.clone() else {
         return Router::new();
-    }
+    };
     Router::new()
         .route("/admin", get(page))
         .route("/admin/", get(page))
@@ -43,6 +43,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/admin/assets/console.js", get(script))
         .route("/admin/assets/console.css", get(style))
         .merge(api::router())
+        .layer(Extension(Arc::new(AdminAuth::new(token))))
 }
 
 /// The session a request's cookie holds, if it is signed in: signed by
@@ -62,11 +63,12 @@ pub async fn signed_in(
 }
 
 /// The sign-in page, or the console for a signed-in operator.
-async fn page(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let Some(admin) = &state.admin else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
-    match signed_in(&state, admin, &headers).await {
+async fn page(
+    State(state): State<AppState>,
+    Extension(admin): Extension<Arc<AdminAuth>>,
+    headers: HeaderMap,
+) -> Response {
+    match signed_in(&state, &admin, &headers).await {
         Ok(Some(session)) => html(
             StatusCode::OK,
             CONSOLE_HTML.replace("{{csrf}}", &escape(&session.csrf)),
@@ -94,13 +96,11 @@ struct SignIn {
 /// The sign-in form: the token in, a session cookie out.
 async fn login(
     State(state): State<AppState>,
+    Extension(admin): Extension<Arc<AdminAuth>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Form(form): Form<SignIn>,
 ) -> Response {
-    let Some(admin) = &state.admin else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
     if !auth::same_origin(&headers) {
         tracing::warn!(%peer, "sign-in from another origin refused");
         return login_page(
@@ -124,9 +124,7 @@ async fn login(
             StatusCode::TOO_MANY_REQUESTS,
             &format!("Too many wrong tokens from your address. Wait {secs} seconds and try again."),
         ),
-        Err(Refusal::Wrong | Refusal::Missing) => {
-            login_page(StatusCode::UNAUTHORIZED, "Wrong token.")
-        }
+        Err(Refusal::Wrong) => login_page(StatusCode::UNAUTHORIZED, "Wrong token."),
     }
 }
 
@@ -139,12 +137,10 @@ struct SignOut {
 /// Signs out: the session ends on every replica and the cookie is cleared.
 async fn logout(
     State(state): State<AppState>,
+    Extension(admin): Extension<Arc<AdminAuth>>,
     headers: HeaderMap,
     Form(form): Form<SignOut>,
 ) -> Response {
-    let Some(admin) = &state.admin else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
     let session = auth::session_cookie(&headers).and_then(|value| admin.session(value, now_secs()));
     let session = session.filter(|session| {
         auth::same_origin(&headers) && auth::csrf_matches(&session.csrf, Some(&form.csrf))
@@ -237,12 +233,4 @@ fn escape(text: &str) -> String {
 
 fn now_secs() -> i64 {
     chrono::Utc::now().timestamp()
-}
-
-/// The console's credentials, when it is on.
-pub fn auth(settings: &crate::Settings) -> Option<Arc<AdminAuth>> {
-    settings
-        .admin_token
-        .clone()
-        .map(|token| Arc::new(AdminAuth::new(token)))
 }
