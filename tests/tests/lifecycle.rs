@@ -1,6 +1,7 @@
 //! The job lifecycle's guarantees, with the worker in the test process:
 //! a slow but alive worker keeps its job, duplicate deliveries run a job
-//! once, a hung job times out, and the sweeper expires summaries past
+//! once, queued jobs left without a delivery get one at the next sweep, a
+//! hung job times out, and the sweeper expires summaries past
 //! retention and removes temp directories of dead attempts.
 //!
 //! A job that must be slow is held by the test, not by its number of rows:
@@ -125,6 +126,53 @@ async fn duplicate_deliveries_run_a_job_once(pool: PgPool) {
     assert_eq!(attempts, 1);
     a.stop().await;
     b.stop().await;
+}
+
+/// Deliveries are tokens: each runs the queued job next in line. One spent
+/// without running a job (its own job taken by another delivery while every
+/// other queued job was being claimed) or lost in Redis must not leave a
+/// job waiting for the late re-push (`repush_after`, 5 minutes): the next
+/// sweep counts the deliveries Redis holds against the queued jobs.
+#[sqlx::test(migrations = "../migrations")]
+async fn queued_jobs_left_without_a_delivery_get_one_at_the_next_sweep(pool: PgPool) {
+    let app = spawn_app_with(pool, test_settings()).await;
+    seed(&app.pool, COMPANY, 200, 30, 33).await;
+    let key = app.create_key(COMPANY).await;
+    let ctx = ordersum_tests::idle_worker_context(&app, |_| {}).await;
+    let (start, end) = window();
+    let ids = [
+        submit_window_summary(&app, &key, (start, end)).await,
+        submit_window_summary(&app, &key, (start + 1, end)).await,
+    ];
+    assert_eq!(ctx.queue.deliveries_held().await.unwrap(), 2);
+    // The deliveries go; the markers (Redis held them, recently) stay.
+    let config = ordersum_queue::JobQueue::config(&app.settings.backends.queue);
+    let mut redis = redis::Client::open(ordersum_tests::redis_url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let _: () = redis::cmd("DEL")
+        .arg(config.scheduled_jobs_set())
+        .arg(config.active_jobs_list())
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert_eq!(ctx.queue.deliveries_held().await.unwrap(), 0);
+
+    let swept = sweep(&ctx).await;
+    assert_eq!(swept.deliveries_restored, 2, "{swept:?}");
+    assert_eq!(swept.repushed, 0, "{swept:?}");
+    assert_eq!(ctx.queue.deliveries_held().await.unwrap(), 2);
+    // Once whole, a sweep pushes nothing more.
+    assert_eq!(sweep(&ctx).await.deliveries_restored, 0);
+
+    let worker = spawn_worker(&app, |_| {}).await;
+    for id in &ids {
+        let job = wait_until_ended(&app, &key, id).await;
+        assert_eq!(job["Status"], "Succeeded", "{job}");
+    }
+    worker.stop().await;
 }
 
 #[sqlx::test(migrations = "../migrations")]

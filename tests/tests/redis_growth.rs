@@ -123,6 +123,28 @@ async fn count_succeeded(app: &TestApp) -> i64 {
         .unwrap()
 }
 
+/// Where the jobs stand, for a failure message: jobs by status, the errors
+/// of failed ones, the deliveries Redis holds and the queue's keys.
+async fn jobs_report(app: &TestApp, ctx: &JobContext) -> String {
+    let by_status: Vec<(String, i64)> =
+        sqlx::query_as("SELECT status::text, count(*) FROM summary_jobs GROUP BY 1 ORDER BY 1")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    let errors: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT coalesce(error_message, ''), count(*) FROM summary_jobs \
+         WHERE status = 'failed' GROUP BY 1",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    let held = ctx.queue.deliveries_held().await;
+    let footprint = footprint(&app.settings.backends.queue).await;
+    format!(
+        "jobs by status {by_status:?}, failures {errors:?}, deliveries held {held:?}, Redis {footprint:?}"
+    )
+}
+
 /// Most keys and entries the queue may hold once its jobs are done: the
 /// workers' registrations, the signal list, the (empty) queue.
 const MAX_KEYS: usize = 30;
@@ -133,7 +155,12 @@ const MAX_ENTRIES: usize = 40;
 async fn settle_and_measure(app: &TestApp, ctx: &JobContext, done: i64) -> Footprint {
     let deadline = Instant::now() + Duration::from_secs(180);
     while count_succeeded(app).await < done {
-        assert!(Instant::now() < deadline, "jobs did not finish");
+        if Instant::now() >= deadline {
+            panic!(
+                "{done} jobs did not succeed in time: {}",
+                jobs_report(app, ctx).await
+            );
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // apalis acknowledges a task just after its handler returns: sweep until

@@ -427,6 +427,14 @@ pub async fn queued_jobs_due(
     .await
 }
 
+/// How many jobs are queued, due or waiting for their retry time.
+#[tracing::instrument(skip_all, err)]
+pub async fn count_queued(db: impl PgExecutor<'_>) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(r#"SELECT count(*) FROM summary_jobs WHERE status = 'queued'"#)
+        .fetch_one(db)
+        .await
+}
+
 /// Succeeded jobs past retention: (id, company, recorded object key).
 #[tracing::instrument(skip_all, err)]
 pub async fn jobs_past_retention(

@@ -54,6 +54,18 @@ end
 return removed
 "#;
 
+/// Counts the deliveries Redis holds: waiting (`KEYS[1]`, the active
+/// list), delayed (`KEYS[2]`, the scheduled set) and taken by a consumer
+/// but not yet acknowledged (the in-flight set `ARGV[1]:<consumer>` of each
+/// consumer registered in `KEYS[3]`).
+const HELD_SCRIPT: &str = r#"
+local held = redis.call('LLEN', KEYS[1]) + redis.call('ZCARD', KEYS[2])
+for _, consumer in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do
+  held = held + redis.call('SCARD', ARGV[1] .. ':' .. consumer)
+end
+return held
+"#;
+
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
     #[error("Redis: {0}")]
@@ -294,6 +306,24 @@ impl JobQueue {
             .key(config.job_data_hash())
             .key(config.job_meta_hash())
             .arg(batch.max(1));
+        self.bounded(invocation.invoke_async::<usize>(&mut conn))
+            .await
+    }
+
+    /// How many deliveries Redis holds, waiting, delayed or in a
+    /// consumer's hands. A delivery runs one queued job, whichever is next
+    /// in line, so fewer deliveries than queued jobs means some job would
+    /// wait for the sweeper's late re-push ([`JobQueue::pushed_at`]).
+    pub async fn deliveries_held(&self) -> Result<usize, QueueError> {
+        let config = Self::config(&self.name);
+        let mut conn = self.conn.clone();
+        let script = redis::Script::new(HELD_SCRIPT);
+        let mut invocation = script.prepare_invoke();
+        invocation
+            .key(config.active_jobs_list())
+            .key(config.scheduled_jobs_set())
+            .key(config.workers_set())
+            .arg(config.inflight_jobs_set());
         self.bounded(invocation.invoke_async::<usize>(&mut conn))
             .await
     }

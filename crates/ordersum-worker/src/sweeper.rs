@@ -4,6 +4,9 @@
 //! empty, FLUSHALL) or has held too long, expires summaries past retention
 //! (every attempt's object deleted, row kept) and removes temp directories
 //! of dead attempts.
+//! Deliveries are interchangeable (each runs the queued job next in line),
+//! so it also checks that Redis holds at least one per queued job and
+//! pushes the missing ones at once.
 //! It also keeps Redis and Postgres from growing with the number of jobs:
 //! it removes apalis-redis' records of finished tasks and the queue markers
 //! of jobs no longer queued, and deletes rows of jobs that ended more than
@@ -40,6 +43,8 @@ const VACUUM_ROUNDS: usize = 20;
 pub struct Sweep {
     pub requeued_stale: usize,
     pub repushed: usize,
+    /// Deliveries pushed because queued jobs outnumbered those Redis held.
+    pub deliveries_restored: usize,
     pub expired: usize,
     pub temp_dirs_removed: usize,
     /// apalis-redis records of finished tasks removed.
@@ -109,6 +114,7 @@ async fn sweep_locked(ctx: &JobContext) -> Result<Sweep, anyhow::Error> {
     }
     sweep.requeued_stale = stale.len();
     sweep.repushed = repush_lost(ctx).await?;
+    sweep.deliveries_restored = restore_deliveries(ctx).await?;
     sweep.expired = expire(ctx).await?;
     sweep.temp_dirs_removed = remove_dead_temp_dirs(ctx).await?;
     sweep.tasks_vacuumed = vacuum_finished_tasks(ctx).await?;
@@ -185,6 +191,36 @@ async fn repush_lost(ctx: &JobContext) -> Result<usize, anyhow::Error> {
         }
     }
     Ok(pushed)
+}
+
+/// Pushes a delivery for each queued job beyond the deliveries Redis holds.
+/// A delivery spent without running a job (its job taken by another
+/// delivery while no other was free to take) would otherwise leave a job
+/// waiting until `repush_after`. Redis is counted before Postgres: a job
+/// claimed between the two counts lowers both, and one pushed between them
+/// was staged before its row committed; only a delivery taken and
+/// acknowledged but not yet claimed by its worker makes one push too many,
+/// which is harmless (a spare delivery finds nothing to run).
+async fn restore_deliveries(ctx: &JobContext) -> Result<usize, anyhow::Error> {
+    let held = ctx.queue.deliveries_held().await?;
+    let queued = repo::count_queued(&ctx.pool).await?;
+    let missing = queued.saturating_sub(i64::try_from(held).unwrap_or(i64::MAX));
+    if missing <= 0 {
+        return Ok(0);
+    }
+    let ids = repo::queued_jobs_due(&ctx.pool, Duration::ZERO, missing.min(BATCH)).await?;
+    for id in &ids {
+        ctx.queue.push(*id).await?;
+    }
+    if !ids.is_empty() {
+        tracing::warn!(
+            queued,
+            held,
+            pushed = ids.len(),
+            "fewer deliveries in Redis than queued jobs: pushed the missing ones"
+        );
+    }
+    Ok(ids.len())
 }
 
 /// Deletes the objects of succeeded jobs past retention, every attempt's
