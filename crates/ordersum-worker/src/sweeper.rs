@@ -35,6 +35,9 @@ const QUEUED_GRACE: Duration = Duration::from_secs(5);
 /// A marker whose job has no row is kept this long: the API pushes inside
 /// the transaction that inserts the row, so the row may not be visible yet.
 const MARKER_WITHOUT_ROW_GRACE_SECS: u64 = 60;
+/// How long after counting fewer deliveries than queued jobs the sweeper
+/// counts again before pushing (see `restore_deliveries`).
+const RECOUNT_AFTER: Duration = Duration::from_millis(250);
 /// Most batches of finished apalis tasks one sweep removes.
 const VACUUM_ROUNDS: usize = 20;
 
@@ -198,13 +201,17 @@ async fn repush_lost(ctx: &JobContext) -> Result<usize, anyhow::Error> {
 /// delivery while no other was free to take) would otherwise leave a job
 /// waiting until `repush_after`. Redis is counted before Postgres: a job
 /// claimed between the two counts lowers both, and one pushed between them
-/// was staged before its row committed; only a delivery taken and
-/// acknowledged but not yet claimed by its worker makes one push too many,
-/// which is harmless (a spare delivery finds nothing to run).
+/// was staged before its row committed. A delivery taken and acknowledged
+/// whose worker has not committed its claim yet is counted by neither side
+/// as gone: that lasts milliseconds, so a shortfall is counted again
+/// [`RECOUNT_AFTER`] later and only what both counts miss is pushed.
 async fn restore_deliveries(ctx: &JobContext) -> Result<usize, anyhow::Error> {
-    let held = ctx.queue.deliveries_held().await?;
-    let queued = repo::count_queued(&ctx.pool).await?;
-    let missing = queued.saturating_sub(i64::try_from(held).unwrap_or(i64::MAX));
+    let first = missing_deliveries(ctx).await?;
+    if first <= 0 {
+        return Ok(0);
+    }
+    tokio::time::sleep(RECOUNT_AFTER).await;
+    let missing = first.min(missing_deliveries(ctx).await?);
     if missing <= 0 {
         return Ok(0);
     }
@@ -214,13 +221,19 @@ async fn restore_deliveries(ctx: &JobContext) -> Result<usize, anyhow::Error> {
     }
     if !ids.is_empty() {
         tracing::warn!(
-            queued,
-            held,
+            missing,
             pushed = ids.len(),
             "fewer deliveries in Redis than queued jobs: pushed the missing ones"
         );
     }
     Ok(ids.len())
+}
+
+/// Queued jobs minus the deliveries Redis holds.
+async fn missing_deliveries(ctx: &JobContext) -> Result<i64, anyhow::Error> {
+    let held = ctx.queue.deliveries_held().await?;
+    let queued = repo::count_queued(&ctx.pool).await?;
+    Ok(queued.saturating_sub(i64::try_from(held).unwrap_or(i64::MAX)))
 }
 
 /// Deletes the objects of succeeded jobs past retention, every attempt's
