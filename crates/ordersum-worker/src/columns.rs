@@ -45,7 +45,8 @@ pub enum Kind {
     },
     /// `bigint`, written as a plain number.
     Integer,
-    /// `float8` amount, shown with [`AMOUNT_FORMAT`].
+    /// `numeric` amount, read as the nearest double
+    /// ([`crate::numeric::Amount`]), shown with [`AMOUNT_FORMAT`].
     Amount,
     /// `timestamptz`, an Excel date-time in the request's zone, shown with
     /// [`TIME_FORMAT`].
@@ -114,18 +115,18 @@ pub const COLUMNS: &[Column] = &[
     on_both("UserEmail", "user_email", Text, 26.0),
     on_both("PricingSku", "pricing_sku", Text, 16.0),
     on_both("PricingUnit", "pricing_unit", code("pricing_unit", "PricingUnitName", 16.0), 11.0),
-    on_both("Quantity", "quantity::float8", Amount, 16.0),
-    on_both("ListPrice", "list_price::float8", Amount, 14.0),
-    on_both("DiscountPrice", "discount_price::float8", Amount, 14.0),
-    on_both("OriginalPrice", "original_price::float8", Amount, 14.0),
-    on_both("OrderTotalPrice", "total_price::float8", Amount, 16.0),
+    on_both("Quantity", "quantity", Amount, 16.0),
+    on_both("ListPrice", "list_price", Amount, 14.0),
+    on_both("DiscountPrice", "discount_price", Amount, 14.0),
+    on_both("OriginalPrice", "original_price", Amount, 14.0),
+    on_both("OrderTotalPrice", "total_price", Amount, 16.0),
     on_both("Currency", "currency", Text, 9.0),
     on_both("StartTime", "start_time", Time, 19.0),
     on_both("EndTime", "end_time", Time, 19.0),
     on_both("PaidTime", "paid_time", OptionalTime, 19.0).only(Sheets::Paid),
-    on_both("CashAccount", "cash_account::float8", Amount, 14.0).only(Sheets::Paid),
-    on_both("BonusAccount", "bonus_account::float8", Amount, 14.0).only(Sheets::Paid),
-    on_both("Coupon", "coupon::float8", Amount, 14.0).only(Sheets::Paid),
+    on_both("CashAccount", "cash_account", Amount, 14.0).only(Sheets::Paid),
+    on_both("BonusAccount", "bonus_account", Amount, 14.0).only(Sheets::Paid),
+    on_both("Coupon", "coupon", Amount, 14.0).only(Sheets::Paid),
     on_both("CreateTime", "created_at", Time, 19.0).only(Sheets::Unpaid),
 ];
 

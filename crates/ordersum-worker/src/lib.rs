@@ -6,6 +6,7 @@ pub mod columns;
 pub mod context;
 pub mod export;
 pub mod metrics;
+pub mod numeric;
 pub mod orders;
 pub mod registry;
 pub mod runner;

@@ -8,11 +8,12 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgExecutor, Postgres, QueryBuilder, Row};
 
 use crate::columns::{self, COLUMNS, FLOATS, INTS, Kind, SLOTS, TEXTS, TIMES};
+use crate::numeric::Amount;
 
 /// One order as the workbook needs it: the value of each of
-/// [`COLUMNS`], kept by the column's store and slot. Amounts come as float8
-/// (Postgres rounds numeric to the nearest double, what Excel stores
-/// anyway).
+/// [`COLUMNS`], kept by the column's store and slot. Amounts are numeric
+/// rounded to the nearest double (what Excel stores anyway), decoded here
+/// ([`Amount`]) rather than cast in Postgres.
 #[derive(Debug, Clone)]
 pub struct OrderRow {
     /// The keyset cursor of this order (also its `id` and `start_time`
@@ -71,7 +72,7 @@ impl<'r> sqlx::FromRow<'r, PgRow> for OrderRow {
                 Kind::Status => ints[slot] = i64::from(row.try_get::<i16, _>(i)?),
                 Kind::Code { .. } => ints[slot] = i64::from(row.try_get::<i32, _>(i)?),
                 Kind::Integer => ints[slot] = row.try_get(i)?,
-                Kind::Amount => floats[slot] = row.try_get(i)?,
+                Kind::Amount => floats[slot] = row.try_get::<Amount, _>(i)?.0,
                 Kind::Time => times[slot] = Some(row.try_get(i)?),
                 Kind::OptionalTime => times[slot] = row.try_get(i)?,
             }
