@@ -63,7 +63,7 @@ fn from_binary(bytes: &[u8]) -> Result<f64, BoxDynError> {
     let word = |i: usize| -> Result<u16, BoxDynError> {
         bytes
             .get(2 * i..2 * i + 2)
-            .map(|b| u16::from_be_bytes([b[0], b[1]]))
+            .map(be16)
             .ok_or_else(|| "numeric: value cut short".into())
     };
     let ndigits = usize::from(word(0)?);
@@ -83,8 +83,18 @@ fn from_binary(bytes: &[u8]) -> Result<f64, BoxDynError> {
     if let Some(digit) = digits.iter().find(|&d| d >= 10_000) {
         return Err(format!("numeric: digit {digit} out of range").into());
     }
-    let magnitude = exact(digits, weight).unwrap_or_else(|| parsed(digits, weight));
+    // The last digit is worth 10 000^(weight - ndigits + 1).
+    let exponent = 4 * (weight + 1 - ndigits as i32);
+    let magnitude = match exact(digits, exponent) {
+        Some(magnitude) => magnitude,
+        None => parsed(digits, exponent)?,
+    };
     Ok(if negative { -magnitude } else { magnitude })
+}
+
+/// A big-endian 16-bit word of the binary form.
+fn be16(bytes: &[u8]) -> u16 {
+    u16::from_be_bytes([bytes[0], bytes[1]])
 }
 
 /// The base-10 000 digits, as big-endian words (no copy: a page holds
@@ -98,16 +108,15 @@ impl Digits<'_> {
     }
 
     fn iter(self) -> impl Iterator<Item = u16> {
-        self.0
-            .chunks_exact(2)
-            .map(|b| u16::from_be_bytes([b[0], b[1]]))
+        self.0.chunks_exact(2).map(be16)
     }
 }
 
 /// Clinger's fast path: the digits as an integer below 2^53 and a power of
-/// ten up to 10^22, both exact in an `f64`, so one multiplication or
-/// division rounds correctly. `None` when the number is outside it.
-fn exact(digits: Digits<'_>, weight: i32) -> Option<f64> {
+/// ten up to 10^22 (`exponent`, the last digit's), both exact in an `f64`,
+/// so one multiplication or division rounds correctly. `None` when the
+/// number is outside it.
+fn exact(digits: Digits<'_>, exponent: i32) -> Option<f64> {
     const POWERS: [f64; 23] = [
         1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
         1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
@@ -119,8 +128,6 @@ fn exact(digits: Digits<'_>, weight: i32) -> Option<f64> {
             return None;
         }
     }
-    // The last digit is worth 10 000^(weight - ndigits + 1).
-    let exponent = 4 * (weight + 1 - digits.len() as i32);
     let power = *POWERS.get(exponent.unsigned_abs() as usize)?;
     Some(if exponent >= 0 {
         mantissa as f64 * power
@@ -131,15 +138,14 @@ fn exact(digits: Digits<'_>, weight: i32) -> Option<f64> {
 
 /// Any other number: written out in scientific notation and parsed (Rust's
 /// parser rounds correctly, as `float8in`'s `strtod` does).
-fn parsed(digits: Digits<'_>, weight: i32) -> f64 {
+fn parsed(digits: Digits<'_>, exponent: i32) -> Result<f64, BoxDynError> {
     use std::fmt::Write;
     let mut text = String::with_capacity(4 * digits.len() + 8);
     for digit in digits.iter() {
         let _ = write!(text, "{digit:04}");
     }
-    let exponent = 4 * (weight + 1 - digits.len() as i32);
     let _ = write!(text, "e{exponent}");
-    text.parse().unwrap_or(0.0)
+    Ok(text.parse()?)
 }
 
 #[cfg(test)]
