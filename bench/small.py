@@ -416,9 +416,9 @@ async def hold_longpolls(host, port, paths):
 async def answer_at_once(host, port, paths):
     """Opens one connection per path as hold_longpolls does, sends its GET
     and reads each whole answer: the same calls, answered without waiting."""
-    held = await hold_longpolls(host, port, paths)
-    for (reader, writer), task in zip(*held):
-        head = await task + await reader.readuntil(b"\r\n\r\n")
+    streams, first_bytes = await hold_longpolls(host, port, paths)
+    for (reader, writer), first_byte in zip(streams, first_bytes):
+        head = await first_byte + await reader.readuntil(b"\r\n\r\n")
         length = int(re.search(rb"(?im)^content-length:\s*(\d+)", head).group(1))
         body = json.loads(await reader.readexactly(length))
         writer.close()
