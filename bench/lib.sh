@@ -14,8 +14,8 @@ BENCH_PORT="${BENCH_PORT:-18181}"
 # ORDERSUM_REDIS_PORT (6379), as scripts/services.sh reads them; psql takes
 # the port from PGPORT.
 export PGPORT="$ORDERSUM_PG_PORT"
-# PG_SOCKET=1: reach Postgres through its Unix socket instead of TCP (see the
-# README's Performance section: sqlx leaves Nagle on for TCP connections).
+# PG_SOCKET=1: reach Postgres through its Unix socket instead of TCP (see
+# docs/performance.md, "Postgres over TCP": sqlx leaves Nagle on for TCP connections).
 if [[ -n "${PG_SOCKET:-}" ]]; then
   export DATABASE_URL="postgres://postgres@localhost:$ORDERSUM_PG_PORT/$BENCH_DB?host=${PG_SOCKET_DIR:-/var/run/postgresql}"
 else

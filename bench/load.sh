@@ -42,7 +42,7 @@ wait_for 30 curl -sf "${ORDERSUM_API_URL}healthz"
 sync
 # run NAME FILE CONNECTIONS [WARM-UP FILE]: a warm-up of $warmup seconds,
 # unreported (the API's pool opens its Postgres connections: each one over
-# TLS spends ~90 ms in its handshake, see README), then the measured run.
+# TLS spends ~90 ms in its handshake, see docs/performance.md), then the measured run.
 run() {
   local threads=$(( $3 < 2 ? 1 : 2 ))
   WRK_REQUESTS="${4:-$2}" wrk -t"$threads" -c"$3" -d"${warmup}s" -s bench/load.lua "$ORDERSUM_API_URL" >/dev/null

@@ -14,7 +14,7 @@ use ordersum_tests::oracle::{COMPANY, Cell, fetch, read_workbook, run_window_sum
 use ordersum_tests::{seed, spawn_app_with, spawn_worker, test_settings};
 use sqlx::PgPool;
 
-/// The formats the README promises: amounts with 2 to 8 decimals, times as
+/// The formats docs/api.md promises: amounts with 2 to 8 decimals, times as
 /// date and time.
 const AMOUNT_FORMAT: &str = "#,##0.00######";
 const TIME_FORMAT: &str = "yyyy-mm-dd hh:mm:ss";
