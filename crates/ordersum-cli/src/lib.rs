@@ -3,6 +3,7 @@
 //! and the worker do at start), and asks the API for an order summary the way
 //! a customer's script would.
 
+pub mod config;
 pub mod keys;
 pub mod seed;
 pub mod summary;
@@ -63,13 +64,21 @@ pub enum Command {
     Seed(seed::SeedArgs),
     /// Ask the API for an order summary, follow the job, download the file.
     Summary(Box<summary::SummaryArgs>),
+    /// Print every setting of the API and the worker, with its default.
+    Config(config::ConfigArgs),
 }
 
 /// Runs the subcommand; the database ones connect and migrate first.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    if let Command::Summary(args) = cli.command {
-        return summary::run(*args).await;
-    }
+    let command = match cli.command {
+        Command::Summary(args) => return summary::run(*args).await,
+        Command::Config(args) => {
+            config::run(&args);
+            return Ok(());
+        }
+        command => command,
+    };
+    let cli = Cli { command, ..cli };
     if let Command::Keys(keys::KeysCommand::NewEncryptionKey { id }) = &cli.command {
         return keys::print_new_encryption_key(id);
     }
@@ -87,7 +96,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Keys(command) => keys::run(&pool, command, &cli.key_encryption).await,
         Command::Seed(args) => seed::run(&pool, args).await,
-        Command::Summary(_) => Ok(()),
+        Command::Summary(_) | Command::Config(_) => Ok(()),
     };
     pool.close().await;
     outcome

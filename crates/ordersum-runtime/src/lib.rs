@@ -8,7 +8,13 @@ use std::fmt;
 use std::io::IsTerminal;
 
 use ordersum_model::keycrypt::{KeyCipher, KeyCryptError};
+
+mod settings;
 pub use secrecy::{ExposeSecret, SecretString};
+pub use settings::{
+    InRange, InvalidSetting, SettingDoc, check_range, defaults_of, documented, env_file, in_range,
+    markdown_table, summary_table,
+};
 use tracing_subscriber::EnvFilter;
 
 /// Log output format.
@@ -22,7 +28,7 @@ pub enum LogFormat {
 /// The URLs may hold passwords: they are secrets.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Backends {
-    /// Postgres connection string.
+    /// Postgres connection string; migrations are applied at start.
     #[arg(
         long,
         env = "DATABASE_URL",
@@ -31,7 +37,7 @@ pub struct Backends {
         value_parser = secret_text
     )]
     pub database_url: SecretString,
-    /// Redis connection string.
+    /// Redis connection string (the job queue and the workers' wake-ups).
     #[arg(
         long,
         env = "REDIS_URL",
@@ -43,7 +49,7 @@ pub struct Backends {
     /// Redis queue (apalis namespace) carrying job ids; API and workers must agree.
     #[arg(long, env = "ORDERSUM_QUEUE", default_value = ordersum_queue::DEFAULT_QUEUE)]
     pub queue: String,
-    /// Log format: text or json.
+    /// Log format on stderr (filter with RUST_LOG).
     #[arg(long, env = "ORDERSUM_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
 }
@@ -58,36 +64,6 @@ impl Backends {
             log_format: LogFormat::Text,
         }
     }
-}
-
-/// A setting given a value it may not take: refused at start, never
-/// clamped.
-#[derive(Debug, thiserror::Error)]
-#[error("{setting}={value} is not allowed: {rule}")]
-pub struct InvalidSetting {
-    pub setting: &'static str,
-    pub value: String,
-    pub rule: String,
-}
-
-/// Checks that setting `setting` (its environment variable's name) is within
-/// `range`.
-pub fn check_range<T>(
-    setting: &'static str,
-    value: T,
-    range: std::ops::RangeInclusive<T>,
-) -> Result<(), InvalidSetting>
-where
-    T: PartialOrd + fmt::Display,
-{
-    if range.contains(&value) {
-        return Ok(());
-    }
-    Err(InvalidSetting {
-        setting,
-        value: value.to_string(),
-        rule: format!("between {} and {}", range.start(), range.end()),
-    })
 }
 
 /// Installs the global subscriber; a second call changes nothing.

@@ -18,24 +18,17 @@ pub use secrecy::{ExposeSecret, SecretString};
 pub const XLSX_CONTENT_TYPE: &str =
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
 
-/// The storage settings' defaults, stated once, and the values they may take
-/// (checked by the API's and the worker's `validate`).
-pub mod defaults {
-    use std::ops::RangeInclusive;
-
-    pub const URL_TTL_SECS: u64 = 900;
-    /// A presigned URL lives at most 7 days (SigV4).
-    pub const URL_TTL_SECS_RANGE: RangeInclusive<u64> = 1..=7 * 24 * 3600;
-    pub const UPLOAD_CONCURRENCY: usize = 2;
-    pub const UPLOAD_CONCURRENCY_RANGE: RangeInclusive<usize> = 1..=64;
-}
-
 /// Storage settings shared by the API (presigning, serving local files) and
 /// the worker (uploading). The secrets are [`SecretString`]s: `Debug` leaves
 /// them out.
 #[derive(Debug, Clone, clap::Args)]
 pub struct StorageSettings {
-    /// `file:///dir` or `s3://bucket[/prefix]?endpoint=URL&region=R&path_style=true&public_endpoint=URL`.
+    /// Where summaries are stored: `file:///dir` or
+    /// `s3://bucket[/prefix]?endpoint=URL&region=R`. Without an endpoint the
+    /// store is AWS; with one, path-style unless `path_style=false`.
+    /// `public_endpoint=URL`: where customers reach the same store when
+    /// ordersum uses an internal address (e.g. `s3:9000` in compose);
+    /// download links are signed for it.
     #[arg(
         long = "storage",
         env = "ORDERSUM_STORAGE",
@@ -45,25 +38,28 @@ pub struct StorageSettings {
     /// Base of local download links (file:// only); default `http://` + the API address.
     #[arg(long, env = "ORDERSUM_PUBLIC_URL")]
     pub public_url: Option<String>,
-    /// HMAC key of local download links, the same on every API replica;
-    /// at least 32 bytes.
+    /// HMAC key of local download links, at least 32 bytes (`openssl rand
+    /// -hex 32`); the same on every API replica. Default: random per process.
     #[arg(long, env = "ORDERSUM_URL_SECRET", hide_env_values = true, value_parser = secret_text)]
     pub url_secret: Option<SecretString>,
-    /// Lifetime of a download link, re-issued on every poll.
+    /// Lifetime of a download link in seconds, re-issued on every poll.
     #[arg(
         long = "url-ttl-seconds",
         env = "ORDERSUM_URL_TTL_SECONDS",
-        default_value_t = defaults::URL_TTL_SECS
+        default_value_t = 900,
+        // A presigned URL lives at most 7 days (SigV4).
+        value_parser = ordersum_runtime::in_range(1..=7 * 24 * 3600u64)
     )]
     pub url_ttl_secs: u64,
-    /// S3 access key.
+    /// S3 access key (s3:// only).
     #[arg(long, env = "AWS_ACCESS_KEY_ID", hide_env_values = true)]
     pub access_key_id: Option<String>,
-    /// S3 secret key.
+    /// S3 secret key (s3:// only).
     #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true, value_parser = secret_text)]
     pub secret_access_key: Option<SecretString>,
     /// Parts uploaded at once in a multipart upload (each part 8 MiB).
-    #[arg(long, env = "ORDERSUM_S3_UPLOAD_CONCURRENCY", default_value_t = defaults::UPLOAD_CONCURRENCY)]
+    #[arg(long, env = "ORDERSUM_S3_UPLOAD_CONCURRENCY", default_value_t = 2,
+          value_parser = ordersum_runtime::in_range(1..=64usize))]
     pub upload_concurrency: usize,
 }
 
@@ -75,30 +71,13 @@ fn secret_text(value: &str) -> std::result::Result<SecretString, std::convert::I
 impl StorageSettings {
     /// Settings for `url` with every other default.
     pub fn new(url: impl Into<String>) -> Self {
-        StorageSettings {
-            url: url.into(),
-            public_url: None,
-            url_secret: None,
-            url_ttl_secs: defaults::URL_TTL_SECS,
-            access_key_id: None,
-            secret_access_key: None,
-            upload_concurrency: defaults::UPLOAD_CONCURRENCY,
+        #[derive(clap::Parser)]
+        struct Only {
+            #[command(flatten)]
+            storage: StorageSettings,
         }
-    }
-
-    /// Refuses values out of range, naming the variable.
-    pub fn validate(&self) -> std::result::Result<(), ordersum_runtime::InvalidSetting> {
-        use ordersum_runtime::check_range;
-        check_range(
-            "ORDERSUM_URL_TTL_SECONDS",
-            self.url_ttl_secs,
-            defaults::URL_TTL_SECS_RANGE,
-        )?;
-        check_range(
-            "ORDERSUM_S3_UPLOAD_CONCURRENCY",
-            self.upload_concurrency,
-            defaults::UPLOAD_CONCURRENCY_RANGE,
-        )
+        let url = url.into();
+        ordersum_runtime::defaults_of::<Only>(&["storage", "--storage", &url]).storage
     }
 
     pub fn url_ttl(&self) -> Duration {

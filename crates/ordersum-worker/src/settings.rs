@@ -6,32 +6,13 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use ordersum_runtime::{Backends, InvalidSetting, check_range};
+use ordersum_runtime::{Backends, InvalidSetting, check_range, in_range};
 
 use crate::workbook::EXCEL_MAX_DATA_ROWS;
 use ordersum_storage::StorageSettings;
 
-/// Every setting's default, stated once (the command line and `Settings::new`).
-pub mod defaults {
-    pub const DB_MAX_CONNECTIONS: u32 = 8;
-    pub const CONCURRENCY: usize = 2;
-    pub const PAGE_SIZE: i64 = 10_000;
-    pub const SHEET_MAX_ROWS: u32 = crate::workbook::EXCEL_MAX_DATA_ROWS;
-    pub const ZIP_LEVEL: u8 = 1;
-    pub const RETENTION_HOURS: i64 = 168;
-    pub const PROGRESS_INTERVAL_MS: u64 = 1000;
-    pub const POLL_INTERVAL_MS: u64 = 1_000;
-    pub const MAX_ATTEMPTS: i32 = 5;
-    pub const RETRY_BASE_MS: u64 = 2000;
-    pub const RETRY_MAX_MS: u64 = 60_000;
-    pub const STALE_AFTER_SECS: u64 = 30;
-    pub const SWEEP_INTERVAL_SECS: u64 = 10;
-    pub const REPUSH_AFTER_SECS: u64 = 300;
-    pub const JOB_ROW_RETENTION_DAYS: u32 = 30;
-    pub const SHUTDOWN_GRACE_SECS: u64 = 20;
-    pub const JOB_TIMEOUT_SECS: u64 = 3600;
-}
-
+/// Everything a worker process can be told: each setting declared once
+/// (variable, default, range, help; see `ordersum_runtime::in_range`).
 #[derive(Debug, Clone, clap::Parser)]
 #[command(
     name = "ordersum-worker",
@@ -41,65 +22,85 @@ pub mod defaults {
 pub struct Settings {
     #[command(flatten)]
     pub backends: Backends,
-    /// Most Postgres connections in the pool.
-    #[arg(long, env = "ORDERSUM_WORKER_DB_MAX_CONNECTIONS", default_value_t = defaults::DB_MAX_CONNECTIONS)]
+    /// Most Postgres connections in the worker's pool.
+    #[arg(long, env = "ORDERSUM_WORKER_DB_MAX_CONNECTIONS", default_value_t = 8,
+          value_parser = in_range(1..=1000u32))]
     pub db_max_connections: u32,
-    /// Jobs this process runs at once.
-    #[arg(long, env = "ORDERSUM_WORKER_CONCURRENCY", default_value_t = defaults::CONCURRENCY)]
+    /// Jobs one worker process runs at once.
+    #[arg(long, env = "ORDERSUM_WORKER_CONCURRENCY", default_value_t = 2,
+          value_parser = in_range(1..=256usize))]
     pub concurrency: usize,
     /// Orders read per keyset page.
-    #[arg(long, env = "ORDERSUM_PAGE_SIZE", default_value_t = defaults::PAGE_SIZE)]
+    #[arg(long, env = "ORDERSUM_PAGE_SIZE", default_value_t = 10_000,
+          value_parser = in_range(1..=1_000_000i64))]
     pub page_size: i64,
     /// Data rows per sheet before `… (2)` continues it (Excel holds 1 048 575).
-    #[arg(long, env = "ORDERSUM_SHEET_MAX_ROWS", default_value_t = defaults::SHEET_MAX_ROWS)]
+    #[arg(long, env = "ORDERSUM_SHEET_MAX_ROWS", default_value_t = EXCEL_MAX_DATA_ROWS,
+          value_parser = in_range(1..=EXCEL_MAX_DATA_ROWS))]
     pub sheet_max_rows: u32,
     /// Zip compression of the workbook, 1 (fast) to 9 (small).
-    #[arg(long, env = "ORDERSUM_ZIP_LEVEL", default_value_t = defaults::ZIP_LEVEL)]
+    #[arg(long, env = "ORDERSUM_ZIP_LEVEL", default_value_t = 1,
+          value_parser = in_range(1..=9u8))]
     pub zip_level: u8,
-    /// Where sheet data waits until it is zipped into the store (default: the
-    /// system temp dir).
+    /// Where a workbook's sheet data waits until it is zipped (the zip itself
+    /// streams to the store). Default: the system temp dir.
     #[arg(long, env = "ORDERSUM_TEMP_DIR")]
     pub temp_dir: Option<PathBuf>,
     /// Hours a finished summary is kept before it expires.
-    #[arg(long, env = "ORDERSUM_RETENTION_HOURS", default_value_t = defaults::RETENTION_HOURS)]
+    #[arg(long, env = "ORDERSUM_RETENTION_HOURS", default_value_t = 168,
+          value_parser = in_range(1..=24 * 366i64))]
     pub retention_hours: i64,
     /// How often progress and the heartbeat are written, and cancellation read.
-    #[arg(long, env = "ORDERSUM_PROGRESS_INTERVAL_MS", default_value_t = defaults::PROGRESS_INTERVAL_MS)]
+    #[arg(long, env = "ORDERSUM_PROGRESS_INTERVAL_MS", default_value_t = 1000,
+          value_parser = in_range(10..=60_000u64))]
     pub progress_interval_ms: u64,
-    /// How often an idle worker looks for jobs unwoken: a push wakes it at
-    /// once; this only bounds the delay of a lost wake-up and of a delayed
-    /// retry coming due.
-    #[arg(long, env = "ORDERSUM_POLL_INTERVAL_MS", default_value_t = defaults::POLL_INTERVAL_MS)]
+    /// Fallback only: a push wakes idle workers at once (Redis pub/sub);
+    /// unwoken, an idle worker looks for jobs this often (a lost wake-up, a
+    /// delayed retry coming due).
+    #[arg(long, env = "ORDERSUM_POLL_INTERVAL_MS", default_value_t = 1_000,
+          value_parser = in_range(10..=60_000u64))]
     pub poll_interval_ms: u64,
     /// Attempts a job gets before it fails for good (retryable errors only).
-    #[arg(long, env = "ORDERSUM_MAX_ATTEMPTS", default_value_t = defaults::MAX_ATTEMPTS)]
+    #[arg(long, env = "ORDERSUM_MAX_ATTEMPTS", default_value_t = 5,
+          value_parser = in_range(1..=100i32))]
     pub max_attempts: i32,
-    /// First retry delay; each further retry doubles it (with jitter).
-    #[arg(long, env = "ORDERSUM_RETRY_BASE_MS", default_value_t = defaults::RETRY_BASE_MS)]
+    /// First retry delay; each further retry doubles it (jitter: half to all
+    /// of it).
+    #[arg(long, env = "ORDERSUM_RETRY_BASE_MS", default_value_t = 2000,
+          value_parser = in_range(1..=3_600_000u64))]
     pub retry_base_ms: u64,
-    /// Longest retry delay.
-    #[arg(long, env = "ORDERSUM_RETRY_MAX_MS", default_value_t = defaults::RETRY_MAX_MS)]
+    /// Longest retry delay (at least the first).
+    #[arg(long, env = "ORDERSUM_RETRY_MAX_MS", default_value_t = 60_000,
+          value_parser = in_range(1..=3_600_000u64))]
     pub retry_max_ms: u64,
-    /// A running job whose heartbeat is older than this is taken back.
-    #[arg(long, env = "ORDERSUM_STALE_AFTER_SECONDS", default_value_t = defaults::STALE_AFTER_SECS)]
+    /// A running job whose heartbeat is older than this is taken back (at
+    /// least two progress intervals).
+    #[arg(long, env = "ORDERSUM_STALE_AFTER_SECONDS", default_value_t = 30,
+          value_parser = in_range(1..=86_400u64))]
     pub stale_after_secs: u64,
     /// How often the sweeper runs (one worker at a time).
-    #[arg(long, env = "ORDERSUM_SWEEP_INTERVAL_SECONDS", default_value_t = defaults::SWEEP_INTERVAL_SECS)]
+    #[arg(long, env = "ORDERSUM_SWEEP_INTERVAL_SECONDS", default_value_t = 10,
+          value_parser = in_range(1..=3600u64))]
     pub sweep_interval_secs: u64,
     /// A queued job still waiting in Redis this long after its push is pushed again.
-    #[arg(long, env = "ORDERSUM_REPUSH_AFTER_SECONDS", default_value_t = defaults::REPUSH_AFTER_SECS)]
+    #[arg(long, env = "ORDERSUM_REPUSH_AFTER_SECONDS", default_value_t = 300,
+          value_parser = in_range(1..=86_400u64))]
     pub repush_after_secs: u64,
     /// Days the row of an ended job (failed, cancelled, expired) is kept
     /// after it finished; then the sweeper deletes it.
-    #[arg(long, env = "ORDERSUM_JOB_ROW_RETENTION_DAYS", default_value_t = defaults::JOB_ROW_RETENTION_DAYS)]
+    #[arg(long, env = "ORDERSUM_JOB_ROW_RETENTION_DAYS", default_value_t = 30,
+          value_parser = in_range(1..=3650u32))]
     pub job_row_retention_days: u32,
     /// On SIGTERM, how long running jobs may go on before they are handed back.
-    #[arg(long, env = "ORDERSUM_SHUTDOWN_GRACE_SECONDS", default_value_t = defaults::SHUTDOWN_GRACE_SECS)]
+    #[arg(long, env = "ORDERSUM_SHUTDOWN_GRACE_SECONDS", default_value_t = 20,
+          value_parser = in_range(0..=3600u64))]
     pub shutdown_grace_secs: u64,
-    /// A job running longer than this fails.
-    #[arg(long, env = "ORDERSUM_JOB_TIMEOUT_SECONDS", default_value_t = defaults::JOB_TIMEOUT_SECS)]
+    /// A job running longer than this many seconds fails.
+    #[arg(long, env = "ORDERSUM_JOB_TIMEOUT_SECONDS", default_value_t = 3600,
+          value_parser = in_range(1..=7 * 86_400u64))]
     pub job_timeout_secs: u64,
-    /// Name of this worker (default: host, pid and a random suffix; must be unique).
+    /// Name of this worker, unique per process. Default: host, pid and a
+    /// random suffix.
     #[arg(long, env = "ORDERSUM_WORKER_ID")]
     pub worker_id: Option<String>,
     /// Tests only: a directory where an attempt, its workbook written into
@@ -107,7 +108,9 @@ pub struct Settings {
     /// and waits for `<job id>.go` (a test stops the process there).
     #[arg(long, env = "ORDERSUM_TEST_PAUSE_DIR", hide = true)]
     pub test_pause_dir: Option<PathBuf>,
-    /// Where `GET /metrics` (Prometheus) is served; `off` (or empty) serves nothing.
+    /// Where the worker serves `GET /metrics` (Prometheus); `off` or empty:
+    /// not served. A port already taken stops the worker at start; port `0`
+    /// takes a free one (logged).
     #[arg(long, env = "ORDERSUM_WORKER_METRICS_ADDR", default_value_t = MetricsAddr::default())]
     pub metrics_addr: MetricsAddr,
     #[command(flatten)]
@@ -117,31 +120,15 @@ pub struct Settings {
 impl Settings {
     /// Defaults, for `database_url`, `redis_url` and the store `storage_url`.
     pub fn new(database_url: &str, redis_url: &str, storage_url: &str) -> Self {
-        Settings {
-            backends: Backends::new(database_url, redis_url),
-            db_max_connections: defaults::DB_MAX_CONNECTIONS,
-            concurrency: defaults::CONCURRENCY,
-            page_size: defaults::PAGE_SIZE,
-            sheet_max_rows: defaults::SHEET_MAX_ROWS,
-            zip_level: defaults::ZIP_LEVEL,
-            temp_dir: None,
-            retention_hours: defaults::RETENTION_HOURS,
-            progress_interval_ms: defaults::PROGRESS_INTERVAL_MS,
-            poll_interval_ms: defaults::POLL_INTERVAL_MS,
-            max_attempts: defaults::MAX_ATTEMPTS,
-            retry_base_ms: defaults::RETRY_BASE_MS,
-            retry_max_ms: defaults::RETRY_MAX_MS,
-            stale_after_secs: defaults::STALE_AFTER_SECS,
-            sweep_interval_secs: defaults::SWEEP_INTERVAL_SECS,
-            repush_after_secs: defaults::REPUSH_AFTER_SECS,
-            job_row_retention_days: defaults::JOB_ROW_RETENTION_DAYS,
-            shutdown_grace_secs: defaults::SHUTDOWN_GRACE_SECS,
-            job_timeout_secs: defaults::JOB_TIMEOUT_SECS,
-            worker_id: None,
-            test_pause_dir: None,
-            metrics_addr: MetricsAddr::default(),
-            storage: StorageSettings::new(storage_url),
-        }
+        ordersum_runtime::defaults_of(&[
+            "ordersum-worker",
+            "--database-url",
+            database_url,
+            "--redis-url",
+            redis_url,
+            "--storage",
+            storage_url,
+        ])
     }
 
     /// An optional setting given as an empty variable (`ORDERSUM_WORKER_ID=`,
@@ -156,70 +143,14 @@ impl Settings {
         self
     }
 
-    /// Refuses values the worker cannot run with, naming the setting; nothing
-    /// is clamped silently.
+    /// The checks a single declaration cannot state (the ranges are refused
+    /// while parsing), naming the setting; nothing is clamped silently.
     pub fn validate(&self) -> Result<(), InvalidSetting> {
-        check_range(
-            "ORDERSUM_WORKER_DB_MAX_CONNECTIONS",
-            self.db_max_connections,
-            1..=1000,
-        )?;
-        check_range("ORDERSUM_WORKER_CONCURRENCY", self.concurrency, 1..=256)?;
-        check_range("ORDERSUM_PAGE_SIZE", self.page_size, 1..=1_000_000)?;
-        check_range(
-            "ORDERSUM_SHEET_MAX_ROWS",
-            self.sheet_max_rows,
-            1..=EXCEL_MAX_DATA_ROWS,
-        )?;
-        check_range("ORDERSUM_ZIP_LEVEL", self.zip_level, 1..=9)?;
-        check_range(
-            "ORDERSUM_RETENTION_HOURS",
-            self.retention_hours,
-            1..=24 * 366,
-        )?;
-        check_range(
-            "ORDERSUM_PROGRESS_INTERVAL_MS",
-            self.progress_interval_ms,
-            10..=60_000,
-        )?;
-        check_range(
-            "ORDERSUM_POLL_INTERVAL_MS",
-            self.poll_interval_ms,
-            10..=60_000,
-        )?;
-        check_range("ORDERSUM_MAX_ATTEMPTS", self.max_attempts, 1..=100)?;
-        check_range("ORDERSUM_RETRY_BASE_MS", self.retry_base_ms, 1..=3_600_000)?;
         check_range(
             "ORDERSUM_RETRY_MAX_MS",
             self.retry_max_ms,
             self.retry_base_ms..=3_600_000,
         )?;
-        check_range(
-            "ORDERSUM_SWEEP_INTERVAL_SECONDS",
-            self.sweep_interval_secs,
-            1..=3600,
-        )?;
-        check_range(
-            "ORDERSUM_REPUSH_AFTER_SECONDS",
-            self.repush_after_secs,
-            1..=86_400,
-        )?;
-        check_range(
-            "ORDERSUM_JOB_ROW_RETENTION_DAYS",
-            self.job_row_retention_days,
-            1..=3650,
-        )?;
-        check_range(
-            "ORDERSUM_SHUTDOWN_GRACE_SECONDS",
-            self.shutdown_grace_secs,
-            0..=3600,
-        )?;
-        check_range(
-            "ORDERSUM_JOB_TIMEOUT_SECONDS",
-            self.job_timeout_secs,
-            1..=7 * 86_400,
-        )?;
-        self.storage.validate()?;
         // A live worker beats every progress interval: a job is stale only
         // after it missed at least two beats.
         let min_stale = (2 * self.progress_interval_ms).div_ceil(1000);
@@ -328,7 +259,29 @@ mod tests {
     }
 
     #[test]
-    fn out_of_range_values_are_refused_naming_the_setting_not_clamped() {
+    fn out_of_range_values_are_refused_naming_the_variable_and_the_range() {
+        use clap::Parser;
+        let refused = |args: &[&str]| {
+            Settings::try_parse_from(["ordersum-worker"].iter().chain(args))
+                .expect_err("refused")
+                .to_string()
+        };
+        assert!(
+            refused(&["--concurrency", "0"])
+                .contains("ORDERSUM_WORKER_CONCURRENCY=0 is not allowed: between 1 and 256")
+        );
+        assert!(refused(&["--zip-level", "12"]).contains("ORDERSUM_ZIP_LEVEL=12"));
+        assert!(refused(&["--page-size", "0"]).contains("ORDERSUM_PAGE_SIZE=0"));
+        assert!(
+            refused(&["--upload-concurrency", "0"]).contains("ORDERSUM_S3_UPLOAD_CONCURRENCY=0")
+        );
+        assert!(refused(&["--job-timeout-secs", "0"]).contains("ORDERSUM_JOB_TIMEOUT_SECONDS=0"));
+        let too_many = (EXCEL_MAX_DATA_ROWS + 1).to_string();
+        assert!(refused(&["--sheet-max-rows", &too_many]).contains("ORDERSUM_SHEET_MAX_ROWS"));
+    }
+
+    #[test]
+    fn cross_field_rules_are_refused_naming_the_variable() {
         let ok = Settings::new("p", "r", "s");
         assert!(ok.validate().is_ok(), "{:?}", ok.validate());
         let refused = |tweak: fn(&mut Settings)| {
@@ -336,21 +289,6 @@ mod tests {
             tweak(&mut settings);
             settings.validate().expect_err("refused").to_string()
         };
-        assert_eq!(
-            refused(|s| s.concurrency = 0),
-            "ORDERSUM_WORKER_CONCURRENCY=0 is not allowed: between 1 and 256"
-        );
-        assert!(refused(|s| s.zip_level = 12).starts_with("ORDERSUM_ZIP_LEVEL=12"));
-        assert!(refused(|s| s.page_size = 0).starts_with("ORDERSUM_PAGE_SIZE=0"));
-        assert!(
-            refused(|s| s.storage.upload_concurrency = 0)
-                .starts_with("ORDERSUM_S3_UPLOAD_CONCURRENCY=0")
-        );
-        assert!(refused(|s| s.job_timeout_secs = 0).starts_with("ORDERSUM_JOB_TIMEOUT_SECONDS=0"));
-        assert!(
-            refused(|s| s.sheet_max_rows = EXCEL_MAX_DATA_ROWS + 1)
-                .starts_with("ORDERSUM_SHEET_MAX_ROWS")
-        );
         // The cap below the first delay.
         assert!(refused(|s| s.retry_max_ms = 100).starts_with("ORDERSUM_RETRY_MAX_MS=100"));
         // Stale after fewer than two missed beats.
