@@ -307,7 +307,7 @@ impl TestApp {
     pub async fn create_key(&self, company_id: i64) -> Key {
         let public = format!("test-{}", Alphanumeric.sample_string(&mut rand::rng(), 16));
         let private = Alphanumeric.sample_string(&mut rand::rng(), 40);
-        ordersum_model::repo::insert_api_key(&self.pool, &public, &private, company_id)
+        ordersum_model::store::keys::insert_api_key(&self.pool, &public, &private, company_id)
             .await
             .unwrap();
         Key {

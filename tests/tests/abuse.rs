@@ -52,9 +52,14 @@ fn unknown_key(public: &str) -> Key {
 }
 
 async fn insert_key(app: &TestApp, key: &Key) {
-    ordersum_model::repo::insert_api_key(&app.pool, &key.public, &key.private, key.company_id)
-        .await
-        .unwrap();
+    ordersum_model::store::keys::insert_api_key(
+        &app.pool,
+        &key.public,
+        &key.private,
+        key.company_id,
+    )
+    .await
+    .unwrap();
 }
 
 // --- the API-key cache -------------------------------------------------------

@@ -7,7 +7,8 @@
 
 use std::time::Duration;
 
-use ordersum_model::repo::{self, Attempt, FinishedFile};
+use ordersum_model::store;
+use ordersum_model::store::attempts::{Attempt, FinishedFile};
 use ordersum_model::{JobStatus, Limits, Params, SummaryRequest};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -16,7 +17,11 @@ const WORKER: &str = "worker-a";
 const STALE: Duration = Duration::from_secs(30);
 
 async fn status(pool: &PgPool, id: Uuid) -> JobStatus {
-    repo::find_job(pool, id).await.unwrap().unwrap().status
+    store::attempts::find_job(pool, id)
+        .await
+        .unwrap()
+        .unwrap()
+        .status
 }
 
 #[sqlx::test(migrations = "../migrations")]
@@ -24,13 +29,13 @@ async fn an_old_attempt_of_the_same_worker_cannot_touch_the_new_one(pool: PgPool
     let params = Params::from_pairs([("StartTime", "100"), ("EndTime", "200")]);
     let request = SummaryRequest::from_params(&params, &Limits::default()).unwrap();
     let mut tx = pool.begin().await.unwrap();
-    let job = repo::insert_job(&mut tx, Uuid::now_v7(), 1, &request, 5, Duration::ZERO)
+    let job = store::jobs::insert_job(&mut tx, Uuid::now_v7(), 1, &request, 5, Duration::ZERO)
         .await
         .unwrap()
         .unwrap();
     tx.commit().await.unwrap();
 
-    let first = repo::claim_job(&pool, job.id, WORKER, STALE)
+    let first = store::attempts::claim_job(&pool, job.id, WORKER, STALE)
         .await
         .unwrap()
         .unwrap();
@@ -42,10 +47,12 @@ async fn an_old_attempt_of_the_same_worker_cannot_touch_the_new_one(pool: PgPool
         .await
         .unwrap();
     assert_eq!(
-        repo::requeue_stale_jobs(&pool, STALE).await.unwrap(),
+        store::maintenance::requeue_stale_jobs(&pool, STALE)
+            .await
+            .unwrap(),
         vec![job.id]
     );
-    let second = repo::claim_job(&pool, job.id, WORKER, STALE)
+    let second = store::attempts::claim_job(&pool, job.id, WORKER, STALE)
         .await
         .unwrap()
         .unwrap();
@@ -56,13 +63,17 @@ async fn an_old_attempt_of_the_same_worker_cannot_touch_the_new_one(pool: PgPool
         attempt: first.attempts,
     };
     assert!(
-        !repo::record_progress(&pool, job.id, old, 5, 5, None)
+        !store::attempts::record_progress(&pool, job.id, old, 5, 5, None)
             .await
             .unwrap()
     );
-    assert!(!repo::fail_job(&pool, job.id, old, "boom").await.unwrap());
     assert!(
-        !repo::requeue_job(&pool, job.id, old, Duration::ZERO)
+        !store::attempts::fail_job(&pool, job.id, old, "boom")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store::attempts::requeue_job(&pool, job.id, old, Duration::ZERO)
             .await
             .unwrap()
     );
@@ -74,7 +85,7 @@ async fn an_old_attempt_of_the_same_worker_cannot_touch_the_new_one(pool: PgPool
         unpaid_rows: 0,
     };
     assert!(
-        !repo::finish_job(&pool, job.id, old, &file, Duration::from_secs(60))
+        !store::attempts::finish_job(&pool, job.id, old, &file, Duration::from_secs(60))
             .await
             .unwrap()
     );
@@ -85,7 +96,7 @@ async fn an_old_attempt_of_the_same_worker_cannot_touch_the_new_one(pool: PgPool
         attempt: second.attempts,
     };
     assert!(
-        repo::record_progress(&pool, job.id, current, 1, 2, None)
+        store::attempts::record_progress(&pool, job.id, current, 1, 2, None)
             .await
             .unwrap()
     );
@@ -94,11 +105,14 @@ async fn an_old_attempt_of_the_same_worker_cannot_touch_the_new_one(pool: PgPool
         ..file
     };
     assert!(
-        repo::finish_job(&pool, job.id, current, &file, Duration::from_secs(60))
+        store::attempts::finish_job(&pool, job.id, current, &file, Duration::from_secs(60))
             .await
             .unwrap()
     );
-    let done = repo::find_job(&pool, job.id).await.unwrap().unwrap();
+    let done = store::attempts::find_job(&pool, job.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(done.status, JobStatus::Succeeded);
     assert_eq!(done.file_key.as_deref(), Some(file.key.as_str()));
 }

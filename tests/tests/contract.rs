@@ -133,7 +133,7 @@ async fn a_page_of_jobs_stays_small_whatever_their_requests_held(pool: PgPool) {
 
     // The API never held the whole requests to answer: the rows it reads
     // carry one item more than it shows.
-    let rows = ordersum_model::repo::list_jobs(&app.pool, COMPANY, 0, 100, 5)
+    let rows = ordersum_model::store::jobs::list_jobs(&app.pool, COMPANY, 0, 100, 5)
         .await
         .unwrap();
     assert_eq!(rows.len(), 20);

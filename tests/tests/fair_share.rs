@@ -1,4 +1,4 @@
-//! The order workers take queued jobs in (`repo::claim_next`): every
+//! The order workers take queued jobs in (`store::attempts::claim_next`): every
 //! company's first job before any company's second, however the burst was
 //! submitted; a job waiting for its retry is not taken early; the cap on a
 //! company's active jobs holds in the same statement that inserts.
@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use ordersum_model::repo;
+use ordersum_model::store;
 use ordersum_model::{Job, Limits, Params, SummaryRequest};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -21,8 +21,8 @@ async fn submit(pool: &PgPool, company: i64, n: i64, step: Duration) -> Option<J
     let params = Params::from_pairs([("StartTime", start.as_str()), ("EndTime", "10000")]);
     let request = SummaryRequest::from_params(&params, &Limits::default()).unwrap();
     let mut tx = pool.begin().await.unwrap();
-    repo::lock_company(&mut tx, company).await.unwrap();
-    let job = repo::insert_job(&mut tx, Uuid::now_v7(), company, &request, CAP, step)
+    store::jobs::lock_company(&mut tx, company).await.unwrap();
+    let job = store::jobs::insert_job(&mut tx, Uuid::now_v7(), company, &request, CAP, step)
         .await
         .unwrap();
     tx.commit().await.unwrap();
@@ -32,7 +32,7 @@ async fn submit(pool: &PgPool, company: i64, n: i64, step: Duration) -> Option<J
 /// Claims every due queued job; answers the companies in the order taken.
 async fn drain(pool: &PgPool) -> Vec<i64> {
     let mut order = Vec::new();
-    while let Some(job) = repo::claim_next(pool, "worker").await.unwrap() {
+    while let Some(job) = store::attempts::claim_next(pool, "worker").await.unwrap() {
         order.push(job.company_id);
     }
     order
@@ -79,15 +79,26 @@ async fn a_job_waiting_for_its_retry_is_not_taken_before_its_time(pool: PgPool) 
         .execute(&pool)
         .await
         .unwrap();
-    let taken = repo::claim_next(&pool, "worker").await.unwrap().unwrap();
+    let taken = store::attempts::claim_next(&pool, "worker")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(taken.id, later.id);
-    assert!(repo::claim_next(&pool, "worker").await.unwrap().is_none());
+    assert!(
+        store::attempts::claim_next(&pool, "worker")
+            .await
+            .unwrap()
+            .is_none()
+    );
     sqlx::query("UPDATE summary_jobs SET retry_at = now() - interval '1 second' WHERE id = $1")
         .bind(waiting.id)
         .execute(&pool)
         .await
         .unwrap();
-    let taken = repo::claim_next(&pool, "worker").await.unwrap().unwrap();
+    let taken = store::attempts::claim_next(&pool, "worker")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(taken.id, waiting.id);
     assert_eq!(taken.attempts, 1);
     assert_eq!(taken.worker_id.as_deref(), Some("worker"));
@@ -102,7 +113,7 @@ async fn two_workers_claiming_at_once_never_take_the_same_job(pool: PgPool) {
         let pool = pool.clone();
         tokio::spawn(async move {
             let mut ids = Vec::new();
-            while let Some(job) = repo::claim_next(&pool, worker).await.unwrap() {
+            while let Some(job) = store::attempts::claim_next(&pool, worker).await.unwrap() {
                 ids.push(job.id);
             }
             ids
@@ -124,21 +135,21 @@ async fn the_cap_is_checked_by_the_insert_itself(pool: PgPool) {
     let mut conn = pool.acquire().await.unwrap();
     for _ in 0..2 {
         assert!(
-            repo::insert_job(&mut conn, Uuid::now_v7(), 7, &request, 2, STEP)
+            store::jobs::insert_job(&mut conn, Uuid::now_v7(), 7, &request, 2, STEP)
                 .await
                 .unwrap()
                 .is_some()
         );
     }
     assert!(
-        repo::insert_job(&mut conn, Uuid::now_v7(), 7, &request, 2, STEP)
+        store::jobs::insert_job(&mut conn, Uuid::now_v7(), 7, &request, 2, STEP)
             .await
             .unwrap()
             .is_none()
     );
     // Another company is not held back by company 7's cap.
     assert!(
-        repo::insert_job(&mut conn, Uuid::now_v7(), 8, &request, 2, STEP)
+        store::jobs::insert_job(&mut conn, Uuid::now_v7(), 8, &request, 2, STEP)
             .await
             .unwrap()
             .is_some()

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use ordersum_model::job::Download;
-use ordersum_model::{ApiError, Job, JobStatus, JobView, Params, SummaryRequest, repo};
+use ordersum_model::{ApiError, Job, JobStatus, JobView, Params, SummaryRequest, store};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 use uuid::Uuid;
@@ -35,7 +35,7 @@ pub async fn download(state: &AppState, company_id: i64, params: &Params) -> Res
         // again, or an end between the two would go unseen.
         Enqueued::Existing(job) if job.status.is_active() && !wait.is_zero() => {
             let watching = state.watch.watch(job.id);
-            let job = repo::get_job(&state.pool, company_id, job.id)
+            let job = store::jobs::get_job(&state.pool, company_id, job.id)
                 .await?
                 .unwrap_or(job);
             wait_for(state, job, Some(watching), wait).await?
@@ -55,7 +55,7 @@ pub async fn get(state: &AppState, company_id: i64, params: &Params) -> Result<F
     let job_id = job_id(params)?;
     let wait = wait_seconds(state, params)?;
     let watching = (!wait.is_zero()).then(|| state.watch.watch(job_id));
-    let job = repo::get_job(&state.pool, company_id, job_id)
+    let job = store::jobs::get_job(&state.pool, company_id, job_id)
         .await?
         .ok_or_else(|| ApiError::bad("JobId"))?;
     let job = wait_for(state, job, watching, wait).await?;
@@ -68,7 +68,7 @@ pub async fn list(state: &AppState, company_id: i64, params: &Params) -> Result<
     let limit = params
         .int("Limit", 1, MAX_LIST_LIMIT)?
         .unwrap_or(DEFAULT_LIST_LIMIT);
-    let jobs = repo::list_jobs(
+    let jobs = store::jobs::list_jobs(
         &state.pool,
         company_id,
         offset,
@@ -76,7 +76,7 @@ pub async fn list(state: &AppState, company_id: i64, params: &Params) -> Result<
         LISTED_REQUEST_ITEMS as i64,
     )
     .await?;
-    let total = repo::count_jobs(&state.pool, company_id).await?;
+    let total = store::jobs::count_jobs(&state.pool, company_id).await?;
     let mut views = Vec::with_capacity(jobs.len());
     for job in &jobs {
         let mut view = view_fields(job, download_link(state, job).await?);
@@ -93,7 +93,7 @@ pub const LISTED_REQUEST_ITEMS: usize = 5;
 /// [`LISTED_REQUEST_ITEMS`] and marks the job `RequestTruncated`, so that a
 /// page of jobs stays small whatever their requests held (a request may
 /// carry nine lists of 1 000 items); `GetOrderSummaryJob` shows it whole.
-/// The rows arrive with one item more than shown (`repo::list_jobs`), which
+/// The rows arrive with one item more than shown (`store::jobs::list_jobs`), which
 /// tells a cut list from one that was that long.
 fn summarise_request(view: &mut Fields) {
     let Some(Value::Object(request)) = view.get_mut("Request") else {
@@ -117,12 +117,12 @@ fn summarise_request(view: &mut Fields) {
 /// changes nothing and answers the job as it is.
 pub async fn cancel(state: &AppState, company_id: i64, params: &Params) -> Result<Fields> {
     let job_id = job_id(params)?;
-    let job = match repo::cancel_job(&state.pool, company_id, job_id).await? {
+    let job = match store::jobs::cancel_job(&state.pool, company_id, job_id).await? {
         Some(job) => {
             tracing::info!(%job_id, company_id, "job cancelled");
             job
         }
-        None => repo::get_job(&state.pool, company_id, job_id)
+        None => store::jobs::get_job(&state.pool, company_id, job_id)
             .await?
             .ok_or_else(|| ApiError::bad("JobId"))?,
     };
@@ -180,16 +180,17 @@ enum Enqueued {
 async fn enqueue(state: &AppState, company_id: i64, request: &SummaryRequest) -> Result<Enqueued> {
     let hash = request.hash();
     let mut tx = state.pool.begin().await?;
-    repo::lock_company(&mut tx, company_id).await?;
+    store::jobs::lock_company(&mut tx, company_id).await?;
     if let Some(job) =
-        repo::find_reusable_job(&mut tx, company_id, &hash, state.settings.dedup_fresh()).await?
+        store::jobs::find_reusable_job(&mut tx, company_id, &hash, state.settings.dedup_fresh())
+            .await?
     {
         tx.commit().await?;
         tracing::info!(job_id = %job.id, company_id, "equal request answered with existing job");
         return Ok(Enqueued::Existing(job));
     }
     let cap = state.settings.max_active_jobs;
-    let job = repo::insert_job(
+    let job = store::jobs::insert_job(
         &mut tx,
         Uuid::now_v7(),
         company_id,
@@ -248,7 +249,7 @@ async fn wait_for(
             () = watching.changed() => {}
             () = tokio::time::sleep(pause) => {}
         }
-        match repo::get_job(&state.pool, job.company_id, job.id).await? {
+        match store::jobs::get_job(&state.pool, job.company_id, job.id).await? {
             Some(fresh) => job = fresh,
             None => break,
         }

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use moka::future::Cache;
 use ordersum_model::keycrypt::{ExposeSecret, KeyCipher};
-use ordersum_model::repo::{self, ApiKey};
+use ordersum_model::store;
+use ordersum_model::store::keys::ApiKey;
 use sqlx::PgPool;
 
 /// Longest `PublicKey` looked up; longer ones are unknown without a lookup.
@@ -50,7 +51,7 @@ impl KeyCache {
         if let Some(hit) = self.cached(public_key).await {
             return Ok(Some(hit));
         }
-        let key = repo::find_api_key(pool, public_key).await?;
+        let key = store::keys::find_api_key(pool, public_key).await?;
         let key = key.map(|key| self.decrypt(key)).transpose()?;
         if let (Some(cache), Some(key)) = (&self.found, &key) {
             cache.insert(public_key.to_owned(), key.clone()).await;

@@ -100,7 +100,7 @@ pub async fn create_key(
 ) -> anyhow::Result<KeyPair> {
     let keys = KeyPair::generate(&mut rand::rng());
     let stored = cipher.store_form(&keys.public_key, &keys.private_key)?;
-    ordersum_model::repo::insert_api_key(pool, &keys.public_key, &stored, company_id)
+    ordersum_model::store::keys::insert_api_key(pool, &keys.public_key, &stored, company_id)
         .await
         .context("inserting the API key")?;
     Ok(keys)

@@ -1,19 +1,18 @@
 //! Domain of ordersum shared by the API, the worker and the CLI: the
 //! `DownloadOrderSummary` request and its validation, the job and its
-//! lifecycle, RetCodes, UCloud request signatures, the job repository and the
-//! migrations. It depends on neither axum nor apalis, and sets up no process
+//! lifecycle, RetCodes, UCloud request signatures, every actor's SQL
+//! (`store`, a module per actor) and the migrations. It depends on neither axum nor apalis, and sets up no process
 //! (logs, signals and command-line settings are `ordersum-runtime`'s).
 
-pub mod admin;
 pub mod db;
 pub mod job;
 pub mod keycrypt;
 pub mod order;
 pub mod params;
-pub mod repo;
 pub mod request;
 pub mod retcode;
 pub mod signature;
+pub mod store;
 
 pub use job::{Job, JobStatus, JobView};
 pub use order::OrderStatus;

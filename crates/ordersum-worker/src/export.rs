@@ -9,7 +9,8 @@ use std::time::Instant;
 
 use chrono::DateTime;
 use chrono_tz::Tz;
-use ordersum_model::repo::{self, FinishedFile};
+use ordersum_model::store;
+use ordersum_model::store::attempts::FinishedFile;
 use ordersum_model::{Job, SummaryRequest};
 use ordersum_storage::{PipeWriter, StorageError};
 use rust_xlsxwriter::XlsxError;
@@ -185,7 +186,7 @@ async fn stream_workbook(
         read
     };
     let writing = async {
-        let labels = match repo::enum_labels(&ctx.pool).await {
+        let labels = match store::attempts::enum_labels(&ctx.pool).await {
             Ok(rows) => Labels::from_rows(rows),
             Err(err) => {
                 attempt.request_stop();

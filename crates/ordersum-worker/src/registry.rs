@@ -6,11 +6,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ordersum_model::admin;
+use ordersum_model::store;
 
 use crate::context::JobContext;
 
-pub use ordersum_model::admin::WORKER_BEAT_INTERVAL as BEAT_INTERVAL;
+pub use ordersum_model::store::workers::WORKER_BEAT_INTERVAL as BEAT_INTERVAL;
 
 /// Registers the worker, then beats until the task is dropped. A row that
 /// went missing (deleted while Postgres was out of reach for a day, or by
@@ -23,7 +23,7 @@ pub async fn run(ctx: Arc<JobContext>) {
     loop {
         tick.tick().await;
         if registered {
-            match admin::worker_beat(&ctx.pool, &ctx.worker_id).await {
+            match store::workers::worker_beat(&ctx.pool, &ctx.worker_id).await {
                 Ok(true) => continue,
                 Ok(false) => registered = false,
                 Err(err) => {
@@ -32,7 +32,7 @@ pub async fn run(ctx: Arc<JobContext>) {
                 }
             }
         }
-        match admin::register_worker(
+        match store::workers::register_worker(
             &ctx.pool,
             &ctx.worker_id,
             &host,
@@ -52,7 +52,7 @@ pub async fn run(ctx: Arc<JobContext>) {
 pub async fn stopped(ctx: &JobContext) {
     let marked = tokio::time::timeout(
         Duration::from_secs(5),
-        admin::worker_stopped(&ctx.pool, &ctx.worker_id),
+        store::workers::worker_stopped(&ctx.pool, &ctx.worker_id),
     )
     .await;
     if !matches!(marked, Ok(Ok(()))) {

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use apalis::prelude::{BoxDynError, Data};
 use chrono::{DateTime, Utc};
-use ordersum_model::repo::{self, FinishedFile};
+use ordersum_model::store;
+use ordersum_model::store::attempts::FinishedFile;
 use ordersum_model::{Job, JobStatus};
 use ordersum_queue::JobMessage;
 use tokio::sync::watch;
@@ -284,8 +285,8 @@ pub async fn run_delivery<W: Work>(ctx: &JobContext, work: &W, job_id: Uuid) {
 }
 
 /// This process's attempt at `job`, which every update of the row names.
-fn owner<'a>(ctx: &'a JobContext, job: &Job) -> repo::Attempt<'a> {
-    repo::Attempt {
+fn owner<'a>(ctx: &'a JobContext, job: &Job) -> store::attempts::Attempt<'a> {
+    store::attempts::Attempt {
         worker_id: &ctx.worker_id,
         attempt: job.attempts,
     }
@@ -295,7 +296,7 @@ fn owner<'a>(ctx: &'a JobContext, job: &Job) -> repo::Attempt<'a> {
 /// Redis refuses, the sweeper finishes the work (stale heartbeat, or queued
 /// with no push behind it).
 async fn requeue(ctx: &JobContext, job: &Job, delay: Duration) {
-    match repo::requeue_job(&ctx.pool, job.id, owner(ctx, job), delay).await {
+    match store::attempts::requeue_job(&ctx.pool, job.id, owner(ctx, job), delay).await {
         Ok(true) => {
             if let Err(err) = ctx.queue.push_after(job.id, delay).await {
                 tracing::warn!(error = %err, "could not push the job again; the sweeper will");
@@ -307,7 +308,7 @@ async fn requeue(ctx: &JobContext, job: &Job, delay: Duration) {
 }
 
 async fn mark_failed(ctx: &JobContext, job: &Job, message: &str) {
-    match repo::fail_job(&ctx.pool, job.id, owner(ctx, job), message).await {
+    match store::attempts::fail_job(&ctx.pool, job.id, owner(ctx, job), message).await {
         Ok(true) => {}
         Ok(false) => tracing::info!("job no longer ours; not marked failed"),
         Err(err) => {
@@ -320,7 +321,7 @@ async fn mark_failed(ctx: &JobContext, job: &Job, message: &str) {
 /// that keeps the delivered one from running (`None`: no such row).
 ///
 /// Deliveries are tokens: each one runs at most one job, the queued job next
-/// in line (`repo::claim_next`: fair between companies), which need not be
+/// in line (`store::attempts::claim_next`: fair between companies), which need not be
 /// the one it names. Every queued job was pushed, so there are never fewer
 /// deliveries than queued jobs; one that finds none due is spent, and the
 /// sweeper pushes again any job left waiting too long. The delivered job
@@ -333,10 +334,10 @@ async fn claim(
     let deadline = Instant::now() + ROW_VISIBILITY_WAIT;
     let mut pause = Duration::from_millis(2);
     loop {
-        if let Some(job) = repo::claim_next(&ctx.pool, &ctx.worker_id).await? {
+        if let Some(job) = store::attempts::claim_next(&ctx.pool, &ctx.worker_id).await? {
             return Ok(Ok(job));
         }
-        if let Some(job) = repo::claim_job(
+        if let Some(job) = store::attempts::claim_job(
             &ctx.pool,
             job_id,
             &ctx.worker_id,
@@ -346,7 +347,7 @@ async fn claim(
         {
             return Ok(Ok(job));
         }
-        match repo::find_job(&ctx.pool, job_id).await? {
+        match store::attempts::find_job(&ctx.pool, job_id).await? {
             // Queued: it became visible between the queries; claim again.
             Some(job) if job.status == JobStatus::Queued => {}
             Some(job) => return Ok(Err(Some(job.status))),
@@ -409,7 +410,7 @@ async fn run_attempt<W: Work>(
             return Err(err);
         }
     };
-    let finished = repo::finish_job(
+    let finished = store::attempts::finish_job(
         &ctx.pool,
         job.id,
         owner(ctx, job),
@@ -443,7 +444,7 @@ async fn heartbeat(ctx: &JobContext, job: &Job, attempt: &Attempt) {
         attempt.paid.load(Ordering::Relaxed),
         attempt.unpaid.load(Ordering::Relaxed),
     );
-    match repo::record_progress(
+    match store::attempts::record_progress(
         &ctx.pool,
         job.id,
         owner(ctx, job),

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use ordersum_model::{admin, repo};
+use ordersum_model::store;
 use uuid::Uuid;
 
 use crate::context::JobContext;
@@ -102,15 +102,16 @@ pub async fn sweep_once(ctx: &JobContext) -> Result<Option<Sweep>, anyhow::Error
 /// Jobs by status, queue depth and the oldest heartbeat, into this worker's
 /// gauges.
 async fn refresh_fleet_gauges(ctx: &JobContext) -> Result<(), anyhow::Error> {
-    let by_status = repo::count_jobs_by_status(&ctx.pool).await?;
-    let heartbeat_age = repo::oldest_heartbeat_age_secs(&ctx.pool).await?;
+    let by_status = store::maintenance::count_jobs_by_status(&ctx.pool).await?;
+    let heartbeat_age = store::maintenance::oldest_heartbeat_age_secs(&ctx.pool).await?;
     crate::metrics::jobs_swept(&by_status, heartbeat_age);
     Ok(())
 }
 
 async fn sweep_locked(ctx: &JobContext) -> Result<Sweep, anyhow::Error> {
     let mut sweep = Sweep::default();
-    let stale = repo::requeue_stale_jobs(&ctx.pool, ctx.settings.stale_after()).await?;
+    let stale =
+        store::maintenance::requeue_stale_jobs(&ctx.pool, ctx.settings.stale_after()).await?;
     for id in &stale {
         tracing::warn!(job_id = %id, "worker stopped beating: job taken back");
         ctx.queue.push(*id).await?;
@@ -124,7 +125,8 @@ async fn sweep_locked(ctx: &JobContext) -> Result<Sweep, anyhow::Error> {
     sweep.markers_removed = forget_markers_of_unqueued_jobs(ctx).await?;
     sweep.rows_deleted = delete_old_rows(ctx).await?;
     sweep.workers_deleted =
-        admin::delete_gone_workers(&ctx.pool, admin::WORKER_ROW_RETENTION).await?;
+        store::workers::delete_gone_workers(&ctx.pool, store::workers::WORKER_ROW_RETENTION)
+            .await?;
     Ok(sweep)
 }
 
@@ -154,10 +156,11 @@ async fn forget_markers_of_unqueued_jobs(ctx: &JobContext) -> Result<usize, anyh
     loop {
         let marked = ctx.queue.marked_jobs(offset, batch).await?;
         let ids: Vec<Uuid> = marked.iter().map(|(id, _)| *id).collect();
-        let queued: std::collections::HashMap<Uuid, bool> = repo::queued_flags(&ctx.pool, &ids)
-            .await?
-            .into_iter()
-            .collect();
+        let queued: std::collections::HashMap<Uuid, bool> =
+            store::maintenance::queued_flags(&ctx.pool, &ids)
+                .await?
+                .into_iter()
+                .collect();
         let gone: Vec<Uuid> = marked
             .iter()
             .filter(|(id, pushed_at)| match queued.get(id) {
@@ -182,7 +185,7 @@ async fn repush_lost(ctx: &JobContext) -> Result<usize, anyhow::Error> {
         .duration_since(std::time::UNIX_EPOCH)?
         .as_secs();
     let mut pushed = 0;
-    for id in repo::queued_jobs_due(&ctx.pool, QUEUED_GRACE, BATCH).await? {
+    for id in store::maintenance::queued_jobs_due(&ctx.pool, QUEUED_GRACE, BATCH).await? {
         let lost = match ctx.queue.pushed_at(id).await? {
             None => true,
             Some(at) => now.saturating_sub(at) > ctx.settings.repush_after_secs,
@@ -215,7 +218,8 @@ async fn restore_deliveries(ctx: &JobContext) -> Result<usize, anyhow::Error> {
     if missing <= 0 {
         return Ok(0);
     }
-    let ids = repo::queued_jobs_due(&ctx.pool, Duration::ZERO, missing.min(BATCH)).await?;
+    let ids =
+        store::maintenance::queued_jobs_due(&ctx.pool, Duration::ZERO, missing.min(BATCH)).await?;
     for id in &ids {
         ctx.queue.push(*id).await?;
     }
@@ -232,7 +236,7 @@ async fn restore_deliveries(ctx: &JobContext) -> Result<usize, anyhow::Error> {
 /// Queued jobs minus the deliveries Redis holds.
 async fn missing_deliveries(ctx: &JobContext) -> Result<i64, anyhow::Error> {
     let held = ctx.queue.deliveries_held().await?;
-    let queued = repo::count_queued(&ctx.pool).await?;
+    let queued = store::maintenance::count_queued(&ctx.pool).await?;
     Ok(queued.saturating_sub(i64::try_from(held).unwrap_or(i64::MAX)))
 }
 
@@ -240,7 +244,7 @@ async fn missing_deliveries(ctx: &JobContext) -> Result<i64, anyhow::Error> {
 /// (not only the one the row records), then marks them expired.
 async fn expire(ctx: &JobContext) -> Result<usize, anyhow::Error> {
     let mut expired = 0;
-    for (id, company_id, key) in repo::jobs_past_retention(&ctx.pool, BATCH).await? {
+    for (id, company_id, key) in store::maintenance::jobs_past_retention(&ctx.pool, BATCH).await? {
         // The recorded key first: it is outside the job's prefix if the
         // store's prefix changed since the job ran.
         if let Some(key) = key {
@@ -254,7 +258,7 @@ async fn expire(ctx: &JobContext) -> Result<usize, anyhow::Error> {
             .delete_job_objects(company_id, id)
             .await
             .with_context(|| format!("deleting the objects of job {id}"))?;
-        if repo::expire_job(&ctx.pool, id).await? {
+        if store::maintenance::expire_job(&ctx.pool, id).await? {
             tracing::info!(job_id = %id, strays, "summary expired; objects deleted");
             expired += 1;
         }
@@ -268,7 +272,8 @@ async fn expire(ctx: &JobContext) -> Result<usize, anyhow::Error> {
 /// the next sweep.
 async fn delete_old_rows(ctx: &JobContext) -> Result<u64, anyhow::Error> {
     let older_than = ctx.settings.job_row_retention();
-    let jobs = repo::ended_jobs_past_row_retention(&ctx.pool, older_than, BATCH).await?;
+    let jobs =
+        store::maintenance::ended_jobs_past_row_retention(&ctx.pool, older_than, BATCH).await?;
     let mut cleared = Vec::with_capacity(jobs.len());
     let mut failure = None;
     for (id, company_id) in jobs {
@@ -288,7 +293,8 @@ async fn delete_old_rows(ctx: &JobContext) -> Result<u64, anyhow::Error> {
             }
         }
     }
-    let deleted = repo::delete_old_ended_jobs(&ctx.pool, &cleared, older_than).await?;
+    let deleted =
+        store::maintenance::delete_old_ended_jobs(&ctx.pool, &cleared, older_than).await?;
     match failure {
         Some(err) => Err(err),
         None => Ok(deleted),
@@ -307,7 +313,7 @@ async fn remove_dead_temp_dirs(ctx: &JobContext) -> Result<usize, anyhow::Error>
         let Some(job_id) = temp_dir_job(&name) else {
             continue;
         };
-        if !repo::job_is_live(&ctx.pool, job_id, ctx.settings.stale_after()).await? {
+        if !store::maintenance::job_is_live(&ctx.pool, job_id, ctx.settings.stale_after()).await? {
             remove(&entry.path()).await;
             removed += 1;
         }

@@ -19,8 +19,9 @@ use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, DurationRound, NaiveDateTime, TimeDelta, Utc};
-use ordersum_model::admin::{self, JobFilter, JobRow, MinuteCount, WORKER_STALE_AFTER};
-use ordersum_model::{JobStatus, repo};
+use ordersum_model::store::console::{JobFilter, JobRow, MinuteCount};
+use ordersum_model::store::workers::WORKER_STALE_AFTER;
+use ordersum_model::{JobStatus, store};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -214,7 +215,7 @@ fn job_json(job: &JobRow) -> Value {
 }
 
 async fn overview(_: Signed, State(state): State<AppState>) -> Result<Json<Value>> {
-    let view = admin::overview(&state.pool, WORKER_STALE_AFTER).await?;
+    let view = store::console::overview(&state.pool, WORKER_STALE_AFTER).await?;
     let mut statuses = serde_json::Map::new();
     for status in JobStatus::ALL {
         let count = view
@@ -322,7 +323,7 @@ async fn jobs(
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>> {
     let filter = job_filter(&query)?;
-    let rows = admin::list_jobs(&state.pool, &filter).await?;
+    let rows = store::console::list_jobs(&state.pool, &filter).await?;
     Ok(Json(
         json!({ "jobs": rows.iter().map(job_json).collect::<Vec<_>>() }),
     ))
@@ -333,7 +334,7 @@ fn job_id(text: &str) -> Result<Uuid> {
 }
 
 async fn find(state: &AppState, id: Uuid) -> Result<JobRow> {
-    admin::get_job(&state.pool, id)
+    store::console::get_job(&state.pool, id)
         .await?
         .ok_or(AdminError::NotFound)
 }
@@ -346,9 +347,9 @@ async fn job(
     let id = job_id(&id)?;
     let row = find(&state, id).await?;
     let (request, attempts, retries) = tokio::try_join!(
-        admin::job_request(&state.pool, id),
-        admin::job_attempts(&state.pool, id),
-        admin::retries_of(&state.pool, id),
+        store::console::job_request(&state.pool, id),
+        store::console::job_attempts(&state.pool, id),
+        store::console::retries_of(&state.pool, id),
     )?;
     let mut timeline = vec![json!({ "at": time(row.created_at), "event": "created" })];
     for attempt in &attempts {
@@ -410,7 +411,7 @@ async fn cancel(
 ) -> Result<Json<Value>> {
     let id = job_id(&id)?;
     let row = find(&state, id).await?;
-    if repo::cancel_job(&state.pool, row.company_id, id)
+    if store::jobs::cancel_job(&state.pool, row.company_id, id)
         .await?
         .is_none()
     {
@@ -445,16 +446,20 @@ async fn retry(
     }
     let new = Uuid::now_v7();
     let mut tx = state.pool.begin().await?;
-    repo::lock_company(&mut tx, row.company_id).await?;
+    store::jobs::lock_company(&mut tx, row.company_id).await?;
     // Queued or running only: a succeeded job is never "fresh" for zero seconds.
-    let live = repo::find_reusable_job(&mut tx, row.company_id, &row.request_hash, Duration::ZERO);
+    let live =
+        store::jobs::find_reusable_job(&mut tx, row.company_id, &row.request_hash, Duration::ZERO);
     if let Some(equal) = live.await? {
         return Err(AdminError::Conflict(
             "An equal job of this company is already queued or running.".into(),
             Some(equal.id),
         ));
     }
-    if admin::insert_retry(&mut tx, new, old).await?.is_none() {
+    if store::console::insert_retry(&mut tx, new, old)
+        .await?
+        .is_none()
+    {
         return Err(AdminError::Conflict(
             "The job changed meanwhile; reload it.".into(),
             None,
@@ -502,7 +507,7 @@ async fn link(
 }
 
 async fn workers(_: Signed, State(state): State<AppState>) -> Result<Json<Value>> {
-    let rows = admin::workers(&state.pool, WORKERS_SHOWN_FOR).await?;
+    let rows = store::workers::workers(&state.pool, WORKERS_SHOWN_FOR).await?;
     let stale_after = WORKER_STALE_AFTER.as_secs_f64();
     let workers: Vec<Value> = rows
         .iter()
@@ -528,7 +533,7 @@ async fn workers(_: Signed, State(state): State<AppState>) -> Result<Json<Value>
 
 async fn companies(_: Signed, State(state): State<AppState>) -> Result<Json<Value>> {
     let cap = state.settings.max_active_jobs;
-    let rows = admin::companies(&state.pool, MAX_COMPANIES).await?;
+    let rows = store::console::companies(&state.pool, MAX_COMPANIES).await?;
     let companies: Vec<Value> = rows
         .iter()
         .map(|c| {

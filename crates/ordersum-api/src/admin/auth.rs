@@ -2,9 +2,12 @@
 //! signed in by a session cookie (the browser) or sending it as a Bearer
 //! token (scripts).
 //!
-//! The session is stateless, so every API replica with the same token
-//! accepts it: `v1.<expires>.<nonce>.<mac>`, the MAC an HMAC-SHA256 under a
-//! key derived from the token (changing the token signs everyone out). The
+//! A session is a signed cookie and a row: `v1.<expires>.<nonce>.<mac>`,
+//! the MAC an HMAC-SHA256 under a key derived from the token (changing the
+//! token signs everyone out), and the session's row in `admin_sessions`
+//! (`ordersum_model::store::sessions`), which signing out deletes, so every
+//! API replica with the same token accepts a session until then and none
+//! after. The
 //! CSRF token is a second MAC of the session's nonce: a page gets it in its
 //! HTML, a state-changing call must send it back in `X-CSRF-Token`, and a
 //! call whose `Origin` (or `Sec-Fetch-Site`) says another site is refused

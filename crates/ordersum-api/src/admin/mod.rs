@@ -18,7 +18,7 @@ use serde::Deserialize;
 
 use crate::startup::AppState;
 use auth::{AdminAuth, COOKIE, Refusal, SESSION_TTL, Session};
-use ordersum_model::admin as admin_db;
+use ordersum_model::store;
 
 const LOGIN_HTML: &str = include_str!("../../assets/admin/login.html");
 const CONSOLE_HTML: &str = include_str!("../../assets/admin/console.html");
@@ -58,7 +58,7 @@ pub async fn signed_in(
     else {
         return Ok(None);
     };
-    let alive = admin_db::session_alive(&state.pool, &session.id).await?;
+    let alive = store::sessions::session_alive(&state.pool, &session.id).await?;
     Ok(alive.then_some(session))
 }
 
@@ -112,7 +112,9 @@ async fn login(
         Ok(()) => {
             let (cookie, session) = admin.new_session(now_secs());
             let expires = chrono::DateTime::from_timestamp(session.expires, 0).unwrap_or_default();
-            if let Err(err) = admin_db::insert_session(&state.pool, &session.id, expires).await {
+            if let Err(err) =
+                store::sessions::insert_session(&state.pool, &session.id, expires).await
+            {
                 return unavailable(err);
             }
             tracing::info!(%peer, "operator signed in");
@@ -152,7 +154,7 @@ async fn logout(
         )
             .into_response();
     };
-    if let Err(err) = admin_db::delete_session(&state.pool, &session.id).await {
+    if let Err(err) = store::sessions::delete_session(&state.pool, &session.id).await {
         return unavailable(err);
     }
     let mut response = Redirect::to("/admin").into_response();

@@ -1,6 +1,7 @@
-//! The operator's queries (the console at `/admin`): every company's jobs,
-//! their attempts, the workers and per-company activity. Unlike `repo`,
-//! nothing here is scoped to a company: only an operator reaches it.
+//! The operator console's queries (`/admin`): every company's jobs and
+//! their attempts, a retry of an ended job, the overview's counts and
+//! per-company activity. Unlike `jobs`, nothing here is scoped to a
+//! company: only an operator reaches it.
 
 use std::time::Duration;
 
@@ -9,13 +10,6 @@ use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
 use crate::job::JobStatus;
-
-/// How often a worker writes its heartbeat into `workers`.
-pub const WORKER_BEAT_INTERVAL: Duration = Duration::from_secs(5);
-/// A worker that has not beaten for this long is shown stale.
-pub const WORKER_STALE_AFTER: Duration = Duration::from_secs(15);
-/// Stopped or silent workers are deleted this long after their last beat.
-pub const WORKER_ROW_RETENTION: Duration = Duration::from_secs(24 * 3600);
 
 /// A job as the console lists it: no request (its lists may be long), but
 /// its window and how far the export has read through it.
@@ -205,7 +199,7 @@ pub struct Overview {
 
 #[tracing::instrument(skip_all, err)]
 pub async fn overview(db: &sqlx::PgPool, stale: Duration) -> Result<Overview, sqlx::Error> {
-    let statuses = crate::repo::count_jobs_by_status(db).await?;
+    let statuses = super::maintenance::count_jobs_by_status(db).await?;
     let (now, oldest_queued_age_secs, workers_live): (DateTime<Utc>, Option<f64>, i64) =
         sqlx::query_as(
             "SELECT now(), \
@@ -235,41 +229,6 @@ pub async fn overview(db: &sqlx::PgPool, stale: Duration) -> Result<Overview, sq
         minutes,
         now,
     })
-}
-
-/// A worker process as it registered itself, with the jobs it runs now.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct WorkerRow {
-    pub id: String,
-    pub host: String,
-    pub pid: i32,
-    pub concurrency: i32,
-    pub version: String,
-    pub started_at: DateTime<Utc>,
-    pub heartbeat_at: DateTime<Utc>,
-    pub heartbeat_age_secs: f64,
-    pub jobs: Vec<Uuid>,
-}
-
-/// Workers that have not stopped and beat within `shown_for`, oldest first.
-#[tracing::instrument(skip_all, err)]
-pub async fn workers(
-    db: impl PgExecutor<'_>,
-    shown_for: Duration,
-) -> Result<Vec<WorkerRow>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT w.id, w.host, w.pid, w.concurrency, w.version, w.started_at, w.heartbeat_at, \
-                extract(epoch FROM now() - w.heartbeat_at)::float8 AS heartbeat_age_secs, \
-                coalesce(array_agg(j.id ORDER BY j.started_at) FILTER (WHERE j.id IS NOT NULL), \
-                         '{}') AS jobs \
-         FROM workers w \
-         LEFT JOIN summary_jobs j ON j.worker_id = w.id AND j.status = 'running' \
-         WHERE w.stopped_at IS NULL AND w.heartbeat_at > now() - $1 \
-         GROUP BY w.id ORDER BY w.started_at, w.id",
-    )
-    .bind(shown_for)
-    .fetch_all(db)
-    .await
 }
 
 /// A company's jobs now and over the last hour.
@@ -309,100 +268,4 @@ pub async fn companies(
     .bind(limit)
     .fetch_all(db)
     .await
-}
-
-/// Registers (or re-registers) a worker process as running.
-#[tracing::instrument(skip_all, err, fields(worker = %id))]
-pub async fn register_worker(
-    db: impl PgExecutor<'_>,
-    id: &str,
-    host: &str,
-    pid: u32,
-    concurrency: usize,
-    version: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO workers (id, host, pid, concurrency, version) VALUES ($1, $2, $3, $4, $5) \
-         ON CONFLICT (id) DO UPDATE SET heartbeat_at = now(), stopped_at = NULL",
-    )
-    .bind(id)
-    .bind(host)
-    .bind(i32::try_from(pid).unwrap_or(i32::MAX))
-    .bind(i32::try_from(concurrency).unwrap_or(i32::MAX))
-    .bind(version)
-    .execute(db)
-    .await?;
-    Ok(())
-}
-
-/// A worker's heartbeat; `false` when its row is gone (then it registers again).
-#[tracing::instrument(skip_all, err, fields(worker = %id))]
-pub async fn worker_beat(db: impl PgExecutor<'_>, id: &str) -> Result<bool, sqlx::Error> {
-    let result = sqlx::query("UPDATE workers SET heartbeat_at = now() WHERE id = $1")
-        .bind(id)
-        .execute(db)
-        .await?;
-    Ok(result.rows_affected() == 1)
-}
-
-/// A worker that exits cleanly.
-#[tracing::instrument(skip_all, err, fields(worker = %id))]
-pub async fn worker_stopped(db: impl PgExecutor<'_>, id: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE workers SET stopped_at = now(), heartbeat_at = now() WHERE id = $1")
-        .bind(id)
-        .execute(db)
-        .await?;
-    Ok(())
-}
-
-/// Deletes workers that stopped, or stopped beating, `older_than` ago.
-#[tracing::instrument(skip_all, err)]
-pub async fn delete_gone_workers(
-    db: impl PgExecutor<'_>,
-    older_than: Duration,
-) -> Result<u64, sqlx::Error> {
-    let result = sqlx::query("DELETE FROM workers WHERE heartbeat_at < now() - $1")
-        .bind(older_than)
-        .execute(db)
-        .await?;
-    Ok(result.rows_affected())
-}
-
-/// Records a console session (signing in); drops expired ones on the way.
-#[tracing::instrument(skip_all, err)]
-pub async fn insert_session(
-    db: &sqlx::PgPool,
-    id: &str,
-    expires_at: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM admin_sessions WHERE expires_at < now()")
-        .execute(db)
-        .await?;
-    sqlx::query("INSERT INTO admin_sessions (id, expires_at) VALUES ($1, $2)")
-        .bind(id)
-        .bind(expires_at)
-        .execute(db)
-        .await?;
-    Ok(())
-}
-
-/// Whether a console session is signed in (not signed out, not expired).
-#[tracing::instrument(skip_all, err)]
-pub async fn session_alive(db: impl PgExecutor<'_>, id: &str) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM admin_sessions WHERE id = $1 AND expires_at > now())",
-    )
-    .bind(id)
-    .fetch_one(db)
-    .await
-}
-
-/// Ends a console session (signing out).
-#[tracing::instrument(skip_all, err)]
-pub async fn delete_session(db: impl PgExecutor<'_>, id: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM admin_sessions WHERE id = $1")
-        .bind(id)
-        .execute(db)
-        .await?;
-    Ok(())
 }
