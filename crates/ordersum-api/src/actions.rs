@@ -11,13 +11,14 @@ use axum::response::Response;
 use ordersum_model::{ApiError, Params, signature};
 use uuid::Uuid;
 
+use crate::answers::Answer;
 use crate::error::{Error, Result};
 use crate::jobs;
 use crate::metrics;
 use crate::ratelimit::with_retry_after;
 use crate::replay;
-use crate::startup::AppState;
-use crate::wire::{self, Fields};
+use crate::state::AppState;
+use crate::wire;
 
 /// The actions ordersum answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,7 +81,7 @@ pub async fn endpoint(
     tracing::debug!(%request_id, action = label, ret_code, elapsed_ms = started.elapsed().as_millis() as u64, "call");
     match outcome {
         Err(err @ ApiError::RateLimited(_)) => {
-            let response = wire::envelope(&action_name, request_id, Err(err.clone()));
+            let response = wire::refusal(&action_name, request_id, err.clone());
             with_retry_after(response, &err)
         }
         outcome => wire::envelope(&action_name, request_id, outcome),
@@ -89,7 +90,7 @@ pub async fn endpoint(
 
 /// Runs one call; answers the Action name to echo, a bounded metrics label
 /// and the outcome.
-async fn call(state: &AppState, params: &Params) -> (String, &'static str, Result<Fields>) {
+async fn call(state: &AppState, params: &Params) -> (String, &'static str, Result<Answer>) {
     let raw_action = match params.text("Action") {
         Ok(Some(action)) => action,
         Ok(None) => {
@@ -116,7 +117,7 @@ async fn call(state: &AppState, params: &Params) -> (String, &'static str, Resul
     (action.name().to_owned(), action.name(), outcome)
 }
 
-async fn run(state: &AppState, action: Action, company_id: i64, params: &Params) -> Result<Fields> {
+async fn run(state: &AppState, action: Action, company_id: i64, params: &Params) -> Result<Answer> {
     match action {
         Action::DownloadOrderSummary => jobs::download(state, company_id, params).await,
         Action::GetOrderSummaryJob => jobs::get(state, company_id, params).await,

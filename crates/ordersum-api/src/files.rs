@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use ordersum_storage::{Store, XLSX_CONTENT_TYPE, content_disposition};
 use tokio_util::io::ReaderStream;
 
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub async fn download(
     State(state): State<AppState>,

@@ -5,9 +5,19 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
 
-use crate::startup::AppState;
+use crate::state::AppState;
+
+/// `/readyz`'s answer: ready, and each dependency `ok` or `unavailable`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Readiness {
+    ready: bool,
+    postgres: &'static str,
+    redis: &'static str,
+    storage: &'static str,
+}
 
 pub async fn healthz() -> &'static str {
     "ok"
@@ -30,7 +40,12 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         StatusCode::SERVICE_UNAVAILABLE
     };
     let word = |ok: bool| if ok { "ok" } else { "unavailable" };
-    let body = json!({ "Ready": status == StatusCode::OK, "Postgres": word(postgres_ok), "Redis": word(redis_ok), "Storage": word(storage_ok) });
+    let body = Readiness {
+        ready: status == StatusCode::OK,
+        postgres: word(postgres_ok),
+        redis: word(redis_ok),
+        storage: word(storage_ok),
+    };
     (status, Json(body)).into_response()
 }
 

@@ -6,22 +6,22 @@ use std::time::Duration;
 
 use ordersum_model::job::Download;
 use ordersum_model::{ApiError, Job, JobStatus, JobView, Params, SummaryRequest, store};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::time::Instant;
 use uuid::Uuid;
 
+use crate::answers::{Answer, JobList, ListedJob};
 use crate::error::{Error, Result};
 use crate::metrics;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::watch::Watching;
-use crate::wire::Fields;
 
 /// Longest `WaitSeconds` a call may ask for.
 pub const MAX_WAIT_SECS: i64 = 60;
 const DEFAULT_LIST_LIMIT: i64 = 20;
 const MAX_LIST_LIMIT: i64 = 100;
 
-pub async fn download(state: &AppState, company_id: i64, params: &Params) -> Result<Fields> {
+pub async fn download(state: &AppState, company_id: i64, params: &Params) -> Result<Answer> {
     let request = SummaryRequest::from_params(params, &state.limits)?;
     let wait = wait_seconds(state, params)?;
     let job = match enqueue(state, company_id, &request).await? {
@@ -45,13 +45,10 @@ pub async fn download(state: &AppState, company_id: i64, params: &Params) -> Res
     // A job that has ended by now (within WaitSeconds, or a fresh equal
     // one) answers its file here: UCloud's SDK method returns only this.
     let download = download_link(state, &job).await?;
-    let view = JobView::new(&job, download);
-    Ok(fields(
-        json!({ "JobId": view.job_id, "Status": view.status, "Data": view_data(&view) }),
-    ))
+    Ok(Answer::Submitted(JobView::new(&job, download).into()))
 }
 
-pub async fn get(state: &AppState, company_id: i64, params: &Params) -> Result<Fields> {
+pub async fn get(state: &AppState, company_id: i64, params: &Params) -> Result<Answer> {
     let job_id = job_id(params)?;
     let wait = wait_seconds(state, params)?;
     let watching = (!wait.is_zero()).then(|| state.watch.watch(job_id));
@@ -60,10 +57,10 @@ pub async fn get(state: &AppState, company_id: i64, params: &Params) -> Result<F
         .ok_or_else(|| ApiError::bad("JobId"))?;
     let job = wait_for(state, job, watching, wait).await?;
     let download = download_link(state, &job).await?;
-    Ok(view_fields(&job, download))
+    Ok(Answer::Job(JobView::new(&job, download)))
 }
 
-pub async fn list(state: &AppState, company_id: i64, params: &Params) -> Result<Fields> {
+pub async fn list(state: &AppState, company_id: i64, params: &Params) -> Result<Answer> {
     let offset = params.int("Offset", 0, i64::MAX)?.unwrap_or(0);
     let limit = params
         .int("Limit", 1, MAX_LIST_LIMIT)?
@@ -77,27 +74,34 @@ pub async fn list(state: &AppState, company_id: i64, params: &Params) -> Result<
     )
     .await?;
     let total = store::jobs::count_jobs(&state.pool, company_id).await?;
-    let mut views = Vec::with_capacity(jobs.len());
+    let mut listed = Vec::with_capacity(jobs.len());
     for job in &jobs {
-        let mut view = view_fields(job, download_link(state, job).await?);
-        summarise_request(&mut view);
-        views.push(Value::Object(view));
+        let mut view = JobView::new(job, download_link(state, job).await?);
+        let request_truncated = summarise_request(&mut view.request);
+        listed.push(ListedJob {
+            job: view,
+            request_truncated,
+        });
     }
-    Ok(fields(json!({ "Jobs": views, "TotalCount": total })))
+    Ok(Answer::Jobs(JobList {
+        jobs: listed,
+        total_count: total,
+    }))
 }
 
 /// Items of each list a job's `Request` shows in `ListOrderSummaryJobs`.
 pub const LISTED_REQUEST_ITEMS: usize = 5;
 
 /// Cuts each list of a listed job's `Request` to its first
-/// [`LISTED_REQUEST_ITEMS`] and marks the job `RequestTruncated`, so that a
-/// page of jobs stays small whatever their requests held (a request may
-/// carry nine lists of 1 000 items); `GetOrderSummaryJob` shows it whole.
-/// The rows arrive with one item more than shown (`store::jobs::list_jobs`), which
-/// tells a cut list from one that was that long.
-fn summarise_request(view: &mut Fields) {
-    let Some(Value::Object(request)) = view.get_mut("Request") else {
-        return;
+/// [`LISTED_REQUEST_ITEMS`]; answers whether any was cut (the job is then
+/// marked `RequestTruncated`), so that a page of jobs stays small whatever
+/// their requests held (a request may carry nine lists of 1 000 items);
+/// `GetOrderSummaryJob` shows it whole. The rows arrive with one item more
+/// than shown (`store::jobs::list_jobs`), which tells a cut list from one
+/// that was that long.
+fn summarise_request(request: &mut Value) -> bool {
+    let Value::Object(request) = request else {
+        return false;
     };
     let mut truncated = false;
     for value in request.values_mut() {
@@ -108,14 +112,12 @@ fn summarise_request(view: &mut Fields) {
             truncated = true;
         }
     }
-    if truncated {
-        view.insert("RequestTruncated".into(), Value::Bool(true));
-    }
+    truncated
 }
 
 /// Cancels a queued or running job. Cancelling a job that already ended
 /// changes nothing and answers the job as it is.
-pub async fn cancel(state: &AppState, company_id: i64, params: &Params) -> Result<Fields> {
+pub async fn cancel(state: &AppState, company_id: i64, params: &Params) -> Result<Answer> {
     let job_id = job_id(params)?;
     let job = match store::jobs::cancel_job(&state.pool, company_id, job_id).await? {
         Some(job) => {
@@ -127,7 +129,7 @@ pub async fn cancel(state: &AppState, company_id: i64, params: &Params) -> Resul
             .ok_or_else(|| ApiError::bad("JobId"))?,
     };
     let download = download_link(state, &job).await?;
-    Ok(view_fields(&job, download))
+    Ok(Answer::Job(JobView::new(&job, download)))
 }
 
 /// Where to download a succeeded job's file: a URL presigned afresh, valid
@@ -270,26 +272,4 @@ fn job_id(params: &Params) -> Result<Uuid> {
         .text("JobId")?
         .ok_or(ApiError::MissingParam("JobId"))?;
     Ok(Uuid::parse_str(raw).map_err(|_| ApiError::bad("JobId"))?)
-}
-
-fn view_fields(job: &Job, download: Option<Download>) -> Fields {
-    let view = JobView::new(job, download);
-    match serde_json::to_value(view) {
-        Ok(Value::Object(map)) => map,
-        _ => Fields::new(),
-    }
-}
-
-fn view_data(view: &JobView) -> Value {
-    serde_json::to_value(view)
-        .ok()
-        .and_then(|mut v| v.get_mut("Data").map(Value::take))
-        .unwrap_or_else(|| json!({}))
-}
-
-fn fields(value: Value) -> Fields {
-    match value {
-        Value::Object(map) => map,
-        _ => Fields::new(),
-    }
 }

@@ -4,6 +4,7 @@
 
 pub mod actions;
 pub mod admin;
+pub mod answers;
 pub mod error;
 pub mod files;
 pub mod health;
@@ -15,6 +16,7 @@ pub mod replay;
 pub mod server;
 pub mod settings;
 pub mod startup;
+pub mod state;
 pub mod watch;
 pub mod wire;
 

@@ -21,7 +21,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use ordersum_model::ApiError;
 use uuid::Uuid;
 
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::{metrics, wire};
 
 /// How often idle entries (clients whose bucket is full again) are dropped.
@@ -121,7 +121,7 @@ pub async fn limit_action_by_address(
         Ok(()) => next.run(request).await,
         Err(err) => {
             metrics::record_call("limited", err.ret_code(), Duration::ZERO);
-            let response = wire::envelope("", Uuid::new_v4(), Err(err.clone()));
+            let response = wire::refusal("", Uuid::new_v4(), err.clone());
             with_retry_after(response, &err)
         }
     }

@@ -12,7 +12,7 @@ use ordersum_model::{ApiError, Params};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Refuses a call without a fresh `Timestamp` (220, 230) or whose signature
 /// was used before (171), when timestamps are required.

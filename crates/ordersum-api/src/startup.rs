@@ -12,8 +12,6 @@ use axum::Router;
 use axum::extract::Request;
 use axum::middleware::from_fn_with_state;
 use axum::routing::{any, get};
-use metrics_exporter_prometheus::PrometheusHandle;
-use ordersum_model::Limits;
 use ordersum_queue::JobQueue;
 use ordersum_storage::Store;
 use sqlx::PgPool;
@@ -25,6 +23,7 @@ use crate::keys::KeyCache;
 use crate::ratelimit::{self, Limiter, RateLimits};
 use crate::server::{self, ServerLimits};
 use crate::settings::Settings;
+pub use crate::state::AppState;
 use crate::watch::JobWatch;
 use crate::{actions, files, health, metrics};
 
@@ -32,21 +31,6 @@ use crate::{actions, files, health, metrics};
 const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// Whole-call bound: the longest long-poll plus slack.
 const CALL_TIMEOUT: Duration = Duration::from_secs(90);
-
-/// What every handler shares.
-#[derive(Clone)]
-pub struct AppState {
-    pub pool: PgPool,
-    pub queue: JobQueue,
-    pub settings: Arc<Settings>,
-    pub limits: Arc<Limits>,
-    pub metrics: Option<PrometheusHandle>,
-    pub store: Store,
-    pub keys: Arc<KeyCache>,
-    pub rate_limits: RateLimits,
-    /// Wakes long-polls when their job ends.
-    pub watch: Arc<JobWatch>,
-}
 
 pub struct Application {
     listener: TcpListener,

@@ -5,14 +5,11 @@ use axum::Json;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use ordersum_model::{ApiError, Params};
-use serde_json::{Map, Value};
+use serde::Serialize;
 use uuid::Uuid;
 
 /// Header UCloud puts a request id in, on every answer.
 pub const REQUEST_UUID_HEADER: &str = "x-ucloud-request-uuid";
-
-/// The fields of a successful answer (beside `Action` and `RetCode`).
-pub type Fields = Map<String, Value>;
 
 /// The parameters of a call: the query string, then the body, whose encoding
 /// is taken from `Content-Type` (a body without one is JSON if it looks like
@@ -48,25 +45,57 @@ pub fn read_params(
     Ok(params)
 }
 
+/// One API answer's body: `Action`, `RetCode`, then the action's answer
+/// or the refusal's `Message`.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Envelope<T> {
+    action: String,
+    ret_code: i32,
+    #[serde(flatten)]
+    body: Body<T>,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Body<T> {
+    Answer(T),
+    Refusal {
+        #[serde(rename = "Message")]
+        message: String,
+    },
+}
+
 /// One API answer: always HTTP 200, the outcome in `RetCode`.
-pub fn envelope(action: &str, request_id: Uuid, outcome: Result<Fields, ApiError>) -> Response {
-    let mut body = Map::new();
-    body.insert("Action".into(), Value::String(format!("{action}Response")));
-    match outcome {
-        Ok(fields) => {
-            body.insert("RetCode".into(), Value::from(0));
-            body.extend(fields);
-        }
-        Err(err) => {
-            body.insert("RetCode".into(), Value::from(err.ret_code()));
-            body.insert("Message".into(), Value::String(err.to_string()));
-        }
-    }
-    let mut response = Json(Value::Object(body)).into_response();
+pub fn envelope<T: Serialize>(
+    action: &str,
+    request_id: Uuid,
+    outcome: Result<T, ApiError>,
+) -> Response {
+    let (ret_code, body) = match outcome {
+        Ok(answer) => (0, Body::Answer(answer)),
+        Err(err) => (
+            err.ret_code(),
+            Body::Refusal {
+                message: err.to_string(),
+            },
+        ),
+    };
+    let envelope = Envelope {
+        action: format!("{action}Response"),
+        ret_code,
+        body,
+    };
+    let mut response = Json(envelope).into_response();
     if let Ok(value) = HeaderValue::from_str(&request_id.to_string()) {
         response.headers_mut().insert(REQUEST_UUID_HEADER, value);
     }
     response
+}
+
+/// An API answer refusing the call.
+pub fn refusal(action: &str, request_id: Uuid, err: ApiError) -> Response {
+    envelope::<()>(action, request_id, Err(err))
 }
 
 #[cfg(test)]

@@ -165,6 +165,27 @@ impl JobView {
     }
 }
 
+/// `DownloadOrderSummary`'s answer: the job, its status and, once it has
+/// succeeded (within `WaitSeconds`, or an equal fresh job), its file.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Submitted {
+    pub job_id: Uuid,
+    pub status: JobStatus,
+    #[serde(serialize_with = "data_or_empty::serialize")]
+    pub data: Option<Download>,
+}
+
+impl From<JobView> for Submitted {
+    fn from(view: JobView) -> Self {
+        Submitted {
+            job_id: view.job_id,
+            status: view.status,
+            data: view.data,
+        }
+    }
+}
+
 /// `Data` is `{}` rather than `null` while there is nothing to download, as
 /// UCloud's SDKs expect an object.
 mod data_or_empty {

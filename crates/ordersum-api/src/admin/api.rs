@@ -5,30 +5,27 @@
 //! the customer's cancel, a retry is a new job of the same company with the
 //! same request (the failed one stays as it was, for the record).
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use axum::Json;
 use axum::Router;
-use axum::extract::FromRequestParts;
-use axum::extract::{ConnectInfo, Path, Query, State};
-use axum::http::request::Parts;
-use axum::http::{Method, StatusCode};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, DurationRound, NaiveDateTime, TimeDelta, Utc};
 use ordersum_model::store::console::{JobFilter, JobRow, MinuteCount};
 use ordersum_model::store::workers::WORKER_STALE_AFTER;
 use ordersum_model::{JobStatus, store};
-use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::auth::{self, AdminAuth, Refusal};
-use crate::error::Error;
+pub use super::error::AdminError;
+use super::error::Result;
+pub use super::signed::Signed;
+use super::views::{self, ConsoleJob, retryable, time};
 use crate::jobs;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Jobs one list answers by default, and at most.
 const DEFAULT_LIMIT: i64 = 100;
@@ -50,188 +47,26 @@ pub fn router() -> Router<AppState> {
         .route("/admin/api/companies", get(companies))
 }
 
-/// What the console is told when a call fails: a status and a message.
-#[derive(Debug)]
-pub enum AdminError {
-    NotSignedIn,
-    WrongToken,
-    Limited(u64),
-    Forbidden(&'static str),
-    NotFound,
-    Conflict(String, Option<Uuid>),
-    Bad(String),
-    /// Logged in full; the console sees an opaque message.
-    Internal(Error),
-}
-
-impl From<Error> for AdminError {
-    fn from(err: Error) -> Self {
-        AdminError::Internal(err)
-    }
-}
-
-impl From<sqlx::Error> for AdminError {
-    fn from(err: sqlx::Error) -> Self {
-        AdminError::Internal(err.into())
-    }
-}
-
-impl IntoResponse for AdminError {
-    fn into_response(self) -> Response {
-        let (status, message, job) = match self {
-            AdminError::NotSignedIn => (StatusCode::UNAUTHORIZED, "Sign in first.".into(), None),
-            AdminError::WrongToken => (StatusCode::UNAUTHORIZED, "Wrong token.".into(), None),
-            AdminError::Limited(secs) => (
-                StatusCode::TOO_MANY_REQUESTS,
-                format!("Too many wrong tokens from your address; wait {secs} seconds."),
-                None,
-            ),
-            AdminError::Forbidden(why) => (StatusCode::FORBIDDEN, why.into(), None),
-            AdminError::NotFound => (StatusCode::NOT_FOUND, "No such job.".into(), None),
-            AdminError::Conflict(why, job) => (StatusCode::CONFLICT, why, job),
-            AdminError::Bad(why) => (StatusCode::BAD_REQUEST, why, None),
-            AdminError::Internal(err) => {
-                tracing::error!(error = %err, "operator console call failed");
-                let status = match err.to_api_error().ret_code() {
-                    2001 => StatusCode::SERVICE_UNAVAILABLE,
-                    _ => StatusCode::INTERNAL_SERVER_ERROR,
-                };
-                (
-                    status,
-                    "Internal error; the API's log has the cause.".into(),
-                    None,
-                )
-            }
-        };
-        let mut body = json!({ "error": message });
-        if let Some(job) = job {
-            body["job_id"] = json!(job);
-        }
-        (status, Json(body)).into_response()
-    }
-}
-
-type Result<T> = std::result::Result<T, AdminError>;
-
-/// An operator's call: signed in by cookie (a session not signed out) or
-/// Bearer; a call that changes something must also come from this origin
-/// and, by cookie, carry the session's CSRF token. A handler taking it runs
-/// for the operator only.
-pub struct Signed {
-    pub peer: SocketAddr,
-}
-
-impl FromRequestParts<AppState> for Signed {
-    type Rejection = AdminError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |info| info.0);
-        let admin = parts
-            .extensions
-            .get::<Arc<AdminAuth>>()
-            .cloned()
-            .ok_or(AdminError::NotFound)?;
-        // A script's Bearer token, or a browser's session (with its CSRF token).
-        let session = match auth::bearer(&parts.headers) {
-            Some(token) => {
-                admin
-                    .check_token(peer.ip(), token, "bearer")
-                    .map_err(|refusal| match refusal {
-                        Refusal::Wrong => AdminError::WrongToken,
-                        Refusal::Limited(secs) => AdminError::Limited(secs),
-                    })?;
-                None
-            }
-            None => Some(
-                super::signed_in(state, &admin, &parts.headers)
-                    .await?
-                    .ok_or(AdminError::NotSignedIn)?,
-            ),
-        };
-        if parts.method == Method::GET || parts.method == Method::HEAD {
-            return Ok(Signed { peer });
-        }
-        if !auth::same_origin(&parts.headers) {
-            tracing::warn!(%peer, "console call from another origin refused");
-            return Err(AdminError::Forbidden(
-                "Calls from another origin are refused.",
-            ));
-        }
-        if let Some(session) = &session {
-            let sent = parts
-                .headers
-                .get("x-csrf-token")
-                .and_then(|v| v.to_str().ok());
-            if !auth::csrf_matches(&session.csrf, sent) {
-                tracing::warn!(%peer, "console call without its CSRF token refused");
-                return Err(AdminError::Forbidden(
-                    "Missing or wrong X-CSRF-Token: reload the console.",
-                ));
-            }
-        }
-        Ok(Signed { peer })
-    }
-}
-
-fn secs_between(from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Option<f64> {
-    Some((to? - from?).num_milliseconds() as f64 / 1000.0)
-}
-
-fn time(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
-fn unix_time(secs: i64) -> Option<String> {
-    DateTime::from_timestamp(secs, 0).map(time)
-}
-
-/// A job as the console shows it (see the module's contract).
-fn job_json(job: &JobRow) -> Value {
-    let until = job.finished_at.or(Some(job.read_at));
-    json!({
-        "id": job.id,
-        "company_id": job.company_id,
-        "status": job.status.as_db(),
-        "attempts": job.attempts,
-        "worker_id": job.worker_id,
-        "paid_rows": job.paid_rows,
-        "unpaid_rows": job.unpaid_rows,
-        "progress": job.progress(),
-        "created_at": time(job.created_at),
-        "started_at": job.started_at.map(time),
-        "finished_at": job.finished_at.map(time),
-        "heartbeat_at": job.heartbeat_at.map(time),
-        "wait_secs": secs_between(Some(job.created_at), job.started_at),
-        "run_secs": job.started_at.and_then(|_| secs_between(job.started_at, until)),
-        "file_name": job.file_name,
-        "file_size": job.file_size,
-        "error_message": job.error_message,
-        "retry_of": job.retry_of,
-        "window": { "start": unix_time(job.window_start), "end": unix_time(job.window_end) },
-    })
-}
-
-async fn overview(_: Signed, State(state): State<AppState>) -> Result<Json<Value>> {
+async fn overview(_: Signed, State(state): State<AppState>) -> Result<Json<views::Overview>> {
     let view = store::console::overview(&state.pool, WORKER_STALE_AFTER).await?;
-    let mut statuses = serde_json::Map::new();
-    for status in JobStatus::ALL {
-        let count = view
-            .statuses
-            .iter()
-            .find(|(s, _)| *s == status)
-            .map_or(0, |(_, n)| *n);
-        statuses.insert(status.as_db().into(), json!(count));
-    }
-    let count = |status: JobStatus| statuses[status.as_db()].as_i64().unwrap_or(0);
+    let statuses: BTreeMap<&'static str, i64> = JobStatus::ALL
+        .into_iter()
+        .map(|status| {
+            let count = view
+                .statuses
+                .iter()
+                .find(|(s, _)| *s == status)
+                .map_or(0, |(_, n)| *n);
+            (status.as_db(), count)
+        })
+        .collect();
+    let count = |status: JobStatus| statuses.get(status.as_db()).copied().unwrap_or(0);
     let (queued, running) = (count(JobStatus::Queued), count(JobStatus::Running));
     let this_minute = view
         .now
         .duration_trunc(TimeDelta::minutes(1))
         .unwrap_or(view.now);
-    let minutes: Vec<Value> = (0..60)
+    let minutes = (0..60)
         .rev()
         .map(|ago| {
             let minute = this_minute - TimeDelta::minutes(ago);
@@ -240,24 +75,28 @@ async fn overview(_: Signed, State(state): State<AppState>) -> Result<Json<Value
                 .iter()
                 .find(|m| m.minute == minute)
                 .map_or((0, 0), |m| (m.succeeded, m.failed));
-            json!({ "minute": time(minute), "succeeded": succeeded, "failed": failed })
+            views::Minute {
+                minute: time(minute),
+                succeeded,
+                failed,
+            }
         })
         .collect();
     let total = |pick: fn(&MinuteCount) -> i64| view.minutes.iter().map(pick).sum::<i64>();
-    Ok(Json(json!({
-        "now": time(view.now),
-        "statuses": statuses,
-        "queue_depth": queued,
-        "oldest_queued_age_secs": view.oldest_queued_age_secs,
-        "running": running,
-        "workers_live": view.workers_live,
-        "last_hour": {
-            "succeeded": total(|m| m.succeeded),
-            "failed": total(|m| m.failed),
-            "cancelled": total(|m| m.cancelled),
-            "minutes": minutes,
+    Ok(Json(views::Overview {
+        now: time(view.now),
+        statuses,
+        queue_depth: queued,
+        oldest_queued_age_secs: view.oldest_queued_age_secs,
+        running,
+        workers_live: view.workers_live,
+        last_hour: views::LastHour {
+            succeeded: total(|m| m.succeeded),
+            failed: total(|m| m.failed),
+            cancelled: total(|m| m.cancelled),
+            minutes,
         },
-    })))
+    }))
 }
 
 /// A time filter: RFC 3339, Unix seconds, or a zone-less date and time
@@ -321,12 +160,12 @@ async fn jobs(
     _: Signed,
     State(state): State<AppState>,
     Query(query): Query<HashMap<String, String>>,
-) -> Result<Json<Value>> {
+) -> Result<Json<views::Jobs>> {
     let filter = job_filter(&query)?;
     let rows = store::console::list_jobs(&state.pool, &filter).await?;
-    Ok(Json(
-        json!({ "jobs": rows.iter().map(job_json).collect::<Vec<_>>() }),
-    ))
+    Ok(Json(views::Jobs {
+        jobs: rows.iter().map(ConsoleJob::from).collect(),
+    }))
 }
 
 fn job_id(text: &str) -> Result<Uuid> {
@@ -343,7 +182,7 @@ async fn job(
     _: Signed,
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>> {
+) -> Result<Json<views::JobDetail>> {
     let id = job_id(&id)?;
     let row = find(&state, id).await?;
     let (request, attempts, retries) = tokio::try_join!(
@@ -351,64 +190,23 @@ async fn job(
         store::console::job_attempts(&state.pool, id),
         store::console::retries_of(&state.pool, id),
     )?;
-    let mut timeline = vec![json!({ "at": time(row.created_at), "event": "created" })];
-    for attempt in &attempts {
-        timeline.push(json!({
-            "at": time(attempt.started_at),
-            "event": format!("attempt {} started", attempt.attempt),
-            "worker_id": attempt.worker_id,
-        }));
-        if let Some(ended) = attempt.ended_at {
-            let outcome = attempt.outcome.as_deref().unwrap_or("ended");
-            timeline.push(json!({
-                "at": time(ended),
-                "event": format!("attempt {} ended: {outcome}", attempt.attempt),
-                "worker_id": attempt.worker_id,
-            }));
-        }
-    }
-    if let Some(finished) = row.finished_at {
-        timeline.push(json!({
-            "at": time(finished),
-            "event": format!("finished: {}", row.status.as_db()),
-        }));
-    }
-    let attempts: Vec<Value> = attempts
-        .iter()
-        .map(|a| {
-            json!({
-                "attempt": a.attempt,
-                "worker_id": a.worker_id,
-                "started_at": time(a.started_at),
-                "ended_at": a.ended_at.map(time),
-                "outcome": a.outcome,
-            })
-        })
-        .collect();
-    Ok(Json(json!({
-        "job": job_json(&row),
-        "request": request,
-        "timeline": timeline,
-        "attempts": attempts,
-        "retries": retries,
-        "can_cancel": row.status.is_active(),
-        "can_retry": retryable(row.status),
-        "can_download": row.status == JobStatus::Succeeded && row.file_key.is_some(),
-    })))
-}
-
-fn retryable(status: JobStatus) -> bool {
-    matches!(
-        status,
-        JobStatus::Failed | JobStatus::Cancelled | JobStatus::Expired
-    )
+    Ok(Json(views::JobDetail {
+        job: ConsoleJob::from(&row),
+        request,
+        timeline: views::timeline(&row, &attempts),
+        attempts: attempts.iter().map(views::ConsoleAttempt::from).collect(),
+        retries,
+        can_cancel: row.status.is_active(),
+        can_retry: retryable(row.status),
+        can_download: row.status == JobStatus::Succeeded && row.file_key.is_some(),
+    }))
 }
 
 async fn cancel(
     Signed { peer }: Signed,
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>> {
+) -> Result<Json<views::OneJob>> {
     let id = job_id(&id)?;
     let row = find(&state, id).await?;
     if store::jobs::cancel_job(&state.pool, row.company_id, id)
@@ -425,7 +223,8 @@ async fn cancel(
         ));
     }
     tracing::info!(job_id = %id, company_id = row.company_id, %peer, "job cancelled by the operator");
-    Ok(Json(json!({ "job": job_json(&find(&state, id).await?) })))
+    let job = ConsoleJob::from(&find(&state, id).await?);
+    Ok(Json(views::OneJob { job }))
 }
 
 async fn retry(
@@ -470,15 +269,15 @@ async fn retry(
     jobs::announce(&state, new).await;
     ::metrics::counter!(crate::metrics::JOBS_ENQUEUED_TOTAL).increment(1);
     tracing::info!(job_id = %new, retry_of = %old, company_id = row.company_id, %peer, "job retried by the operator");
-    let job = job_json(&find(&state, new).await?);
-    Ok((StatusCode::CREATED, Json(json!({ "job": job }))).into_response())
+    let job = ConsoleJob::from(&find(&state, new).await?);
+    Ok((StatusCode::CREATED, Json(views::OneJob { job })).into_response())
 }
 
 async fn link(
     Signed { peer }: Signed,
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>> {
+) -> Result<Json<views::Link>> {
     let row = find(&state, job_id(&id)?).await?;
     let download = jobs::file_link(
         &state,
@@ -498,58 +297,36 @@ async fn link(
         )
     })?;
     tracing::info!(job_id = %row.id, %peer, "download link handed to the operator");
-    Ok(Json(json!({
-        "url": download.download_url,
-        "file_name": download.file_name,
-        "file_size": download.file_size,
-        "expires_in_secs": state.settings.storage.url_ttl().as_secs(),
-    })))
+    Ok(Json(views::Link {
+        url: download.download_url,
+        file_name: download.file_name,
+        file_size: download.file_size,
+        expires_in_secs: state.settings.storage.url_ttl().as_secs(),
+    }))
 }
 
-async fn workers(_: Signed, State(state): State<AppState>) -> Result<Json<Value>> {
+async fn workers(_: Signed, State(state): State<AppState>) -> Result<Json<views::Workers>> {
     let rows = store::workers::workers(&state.pool, WORKERS_SHOWN_FOR).await?;
-    let stale_after = WORKER_STALE_AFTER.as_secs_f64();
-    let workers: Vec<Value> = rows
-        .iter()
-        .map(|w| {
-            json!({
-                "id": w.id,
-                "host": w.host,
-                "pid": w.pid,
-                "concurrency": w.concurrency,
-                "version": w.version,
-                "jobs_in_hand": w.jobs,
-                "started_at": time(w.started_at),
-                "heartbeat_at": time(w.heartbeat_at),
-                "heartbeat_age_secs": w.heartbeat_age_secs,
-                "stale": w.heartbeat_age_secs > stale_after,
-            })
-        })
-        .collect();
-    Ok(Json(
-        json!({ "stale_after_secs": stale_after, "workers": workers }),
-    ))
+    let stale_after_secs = WORKER_STALE_AFTER.as_secs_f64();
+    Ok(Json(views::Workers {
+        stale_after_secs,
+        workers: rows
+            .iter()
+            .map(|w| views::ConsoleWorker::new(w, stale_after_secs))
+            .collect(),
+    }))
 }
 
-async fn companies(_: Signed, State(state): State<AppState>) -> Result<Json<Value>> {
+async fn companies(_: Signed, State(state): State<AppState>) -> Result<Json<views::Companies>> {
     let cap = state.settings.max_active_jobs;
     let rows = store::console::companies(&state.pool, MAX_COMPANIES).await?;
-    let companies: Vec<Value> = rows
-        .iter()
-        .map(|c| {
-            json!({
-                "company_id": c.company_id,
-                "queued": c.queued,
-                "running": c.running,
-                "active": c.queued + c.running,
-                "cap": cap,
-                "last_hour": c.last_hour,
-                "failed_last_hour": c.failed_last_hour,
-                "oldest_queued_age_secs": c.oldest_queued_age_secs,
-            })
-        })
-        .collect();
-    Ok(Json(json!({ "cap": cap, "companies": companies })))
+    Ok(Json(views::Companies {
+        cap,
+        companies: rows
+            .iter()
+            .map(|c| views::ConsoleCompany::new(c, cap))
+            .collect(),
+    }))
 }
 
 #[cfg(test)]

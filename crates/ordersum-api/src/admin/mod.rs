@@ -5,6 +5,9 @@
 
 pub mod api;
 pub mod auth;
+mod error;
+mod signed;
+pub mod views;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,7 +19,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use crate::startup::AppState;
+use crate::state::AppState;
 use auth::{AdminAuth, COOKIE, Refusal, SESSION_TTL, Session};
 use ordersum_model::store;
 
