@@ -6,8 +6,10 @@
 //! memory stays constant whatever the row count.
 
 mod catalog;
+mod copy;
 mod money;
 mod orders;
+mod usage;
 
 use std::time::Instant;
 

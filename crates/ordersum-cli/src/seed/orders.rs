@@ -1,21 +1,19 @@
-//! Generates realistic demo orders one at a time and writes them as rows of
-//! Postgres' `COPY ... FROM STDIN` text format. Pure and synchronous: the
-//! caller decides where the rows go.
+//! Generates realistic demo orders one at a time (written as rows of
+//! Postgres' `COPY ... FROM STDIN` text format by `copy`). Pure and
+//! synchronous: the caller decides where the rows go.
 
-use std::fmt::{self, Write as _};
 use std::sync::Arc;
 
-use chrono::{DateTime, Datelike, Timelike, Utc};
+use chrono::{DateTime, Utc};
 use rand::rngs::StdRng;
 use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{Rng, SeedableRng};
 
 use super::catalog::{
-    CHARGE_TYPES, DISCOUNT_PERCENTS, MODELS, Model, ORDER_TYPES, ORGANIZATION_NAMES,
-    PRICING_UNIT_PER_1K_TOKENS, PRICING_UNIT_PER_1M_TOKENS, REGIONS, SANDBOX_SKUS, TOKEN_SKUS,
-    USER_NAMES,
+    CHARGE_TYPES, DISCOUNT_PERCENTS, MODELS, ORDER_TYPES, ORGANIZATION_NAMES, REGIONS, USER_NAMES,
 };
 use super::money::Fixed8;
+use super::usage::{Usage, model_usage, payments, sandbox_usage};
 
 /// The `orders` columns the rows fill, in row order (`id` is generated).
 pub const COPY_COLUMNS: &str = "order_no, company_id, organization_id, organization_name, \
@@ -151,7 +149,11 @@ fn resources(
 }
 
 /// Picks an item with probability proportional to `weight(item)`.
-fn pick_weighted<'a, T>(rng: &mut impl Rng, items: &'a [T], weight: impl Fn(&T) -> u32) -> &'a T {
+pub(super) fn pick_weighted<'a, T>(
+    rng: &mut impl Rng,
+    items: &'a [T],
+    weight: impl Fn(&T) -> u32,
+) -> &'a T {
     let total: u32 = items.iter().map(&weight).sum();
     let mut roll = rng.random_range(0..total);
     for item in items {
@@ -161,17 +163,6 @@ fn pick_weighted<'a, T>(rng: &mut impl Rng, items: &'a [T], weight: impl Fn(&T) 
         roll -= weight(item);
     }
     unreachable!("roll is below the total weight")
-}
-
-/// What a line of an order bills: product, model, SKU, unit, quantity and
-/// list price per unit.
-struct Usage {
-    product_code: &'static str,
-    model: Option<&'static Model>,
-    sku: &'static str,
-    pricing_unit: i32,
-    quantity: Fixed8,
-    list_price: Fixed8,
 }
 
 /// Endless source of orders for one company.
@@ -289,150 +280,6 @@ fn utc(secs: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(secs, 0).unwrap_or_default()
 }
 
-/// Tokens of one SKU of a model in an hour, log-uniform from 1K to 100M.
-fn model_usage(rng: &mut impl Rng, model: &'static Model) -> Usage {
-    let (sku, _) = *pick_weighted(rng, TOKEN_SKUS, |&(_, w)| w);
-    let per_1m = match sku {
-        "output_tokens" => model.output_per_1m,
-        "cached_input_tokens" => model.input_per_1m.mul_ratio(1, 4),
-        _ => model.input_per_1m,
-    };
-    let magnitude = 10i128.pow(rng.random_range(3..=7));
-    let tokens = rng.random_range(magnitude..magnitude * 10);
-    let (pricing_unit, tokens_per_unit, list_price) = if rng.random_range(0..100) < 85 {
-        (PRICING_UNIT_PER_1M_TOKENS, 1_000_000, per_1m)
-    } else {
-        (PRICING_UNIT_PER_1K_TOKENS, 1_000, per_1m.mul_ratio(1, 1000))
-    };
-    Usage {
-        product_code: "modelverse",
-        model: Some(model),
-        sku,
-        pricing_unit,
-        quantity: Fixed8::from_raw(tokens * Fixed8::SCALE / tokens_per_unit),
-        list_price,
-    }
-}
-
-/// Some cores, GB or GPUs of one sandbox SKU for part of an hour.
-fn sandbox_usage(rng: &mut impl Rng) -> Usage {
-    let sku = pick_weighted(rng, SANDBOX_SKUS, |sku| sku.weight);
-    let size = rng.random_range(1..=sku.max_size);
-    let seconds = rng.random_range(60..=3600);
-    Usage {
-        product_code: "sandbox",
-        model: None,
-        sku: sku.sku,
-        pricing_unit: sku.pricing_unit,
-        quantity: Fixed8::from_raw(size * Fixed8::SCALE).mul_ratio(seconds, 3600),
-        list_price: sku.list_price,
-    }
-}
-
-/// Cash, bonus and coupon: a paid order's sum to `total` exactly; others paid nothing.
-fn payments(rng: &mut impl Rng, status: OrderStatus, total: Fixed8) -> (Fixed8, Fixed8, Fixed8) {
-    if status != OrderStatus::Paid {
-        return (Fixed8::ZERO, Fixed8::ZERO, Fixed8::ZERO);
-    }
-    let coupon = if rng.random_range(0..100) < 15 {
-        total.mul_ratio(rng.random_range(5..=30), 100)
-    } else {
-        Fixed8::ZERO
-    };
-    let bonus = if rng.random_range(0..100) < 25 {
-        (total - coupon).mul_ratio(rng.random_range(10..=100), 100)
-    } else {
-        Fixed8::ZERO
-    };
-    (total - coupon - bonus, bonus, coupon)
-}
-
-impl Order {
-    /// Appends the order as one line of COPY text format, columns as in
-    /// [`COPY_COLUMNS`].
-    pub fn write_copy_row(&self, out: &mut String) -> fmt::Result {
-        push_text(out, &self.order_no);
-        write!(out, "\t{}\t{}\t", self.company_id, self.organization_id)?;
-        push_text(out, &self.organization_name);
-        out.push('\t');
-        push_text(out, &self.user_email);
-        write!(
-            out,
-            "\t{}\t{}\t{}\t",
-            self.status.code(),
-            self.order_type,
-            self.charge_type
-        )?;
-        for text in [
-            self.product_code,
-            self.model_id,
-            self.model_name,
-            &self.resource_id,
-            self.region,
-            self.pricing_sku,
-        ] {
-            push_text(out, text);
-            out.push('\t');
-        }
-        write!(out, "{}", self.pricing_unit)?;
-        for amount in [
-            self.quantity,
-            self.list_price,
-            self.discount_price,
-            self.original_price,
-            self.total_price,
-            self.cash_account,
-            self.bonus_account,
-            self.coupon,
-        ] {
-            write!(out, "\t{amount}")?;
-        }
-        out.push('\t');
-        push_text(out, self.currency);
-        for time in [
-            Some(self.start_time),
-            Some(self.end_time),
-            self.paid_time,
-            Some(self.created_at),
-        ] {
-            out.push('\t');
-            match time {
-                Some(time) => write_timestamp(out, time)?,
-                None => out.push_str("\\N"),
-            }
-        }
-        out.push('\n');
-        Ok(())
-    }
-}
-
-/// Appends `text` with COPY's text-format escapes.
-fn push_text(out: &mut String, text: &str) {
-    for c in text.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            c => out.push(c),
-        }
-    }
-}
-
-/// `2026-11-26 15:00:00+00`: explicit UTC, whatever the session's time zone.
-fn write_timestamp(out: &mut String, time: DateTime<Utc>) -> fmt::Result {
-    write!(
-        out,
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}+00",
-        time.year(),
-        time.month(),
-        time.day(),
-        time.hour(),
-        time.minute(),
-        time.second()
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -535,12 +382,5 @@ mod tests {
                 .expect("writing to a String");
         }
         assert_eq!(a, b);
-    }
-
-    #[test]
-    fn text_is_escaped_for_copy() {
-        let mut out = String::new();
-        push_text(&mut out, "a\tb\\c\nd");
-        assert_eq!(out, "a\\tb\\\\c\\nd");
     }
 }
