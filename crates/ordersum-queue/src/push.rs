@@ -7,6 +7,7 @@ use std::time::Duration;
 use apalis::prelude::{TaskBuilder, TaskSink};
 use uuid::Uuid;
 
+use crate::reconcile::unix_now;
 use crate::{JobMessage, JobQueue, QueueError};
 
 impl JobQueue {
@@ -59,11 +60,4 @@ impl JobQueue {
         }
         self.bounded(pipe.query_async::<()>(&mut conn)).await
     }
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs()
 }

@@ -46,6 +46,14 @@ end
 return held
 "#;
 
+/// The clock markers are scored with: Unix seconds (0 before 1970).
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
+}
+
 /// A marker whose job has no row is kept this long: the API pushes inside
 /// the transaction that inserts the row, so the row may not be visible yet.
 pub const MARKER_WITHOUT_ROW_GRACE_SECS: u64 = 60;

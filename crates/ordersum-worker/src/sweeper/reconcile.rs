@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use ordersum_model::store;
-use ordersum_queue::reconcile::{lost, shortfall, stale_markers};
+use ordersum_queue::reconcile::{lost, shortfall, stale_markers, unix_now};
 use uuid::Uuid;
 
 use super::BATCH;
@@ -25,16 +25,10 @@ const RECOUNT_AFTER: Duration = Duration::from_millis(250);
 /// Most batches of finished apalis tasks one sweep removes.
 const VACUUM_ROUNDS: usize = 20;
 
-fn unix_now() -> Result<u64, anyhow::Error> {
-    Ok(std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_secs())
-}
-
 /// Pushes queued jobs whose push Redis lost, or that have waited longer
 /// than `ORDERSUM_REPUSH_AFTER_SECONDS`.
 pub async fn repush_lost(ctx: &JobContext) -> Result<usize, anyhow::Error> {
-    let now = unix_now()?;
+    let now = unix_now();
     let mut pushed = 0;
     for id in store::maintenance::queued_jobs_due(&ctx.pool, QUEUED_GRACE, BATCH).await? {
         let pushed_at = ctx.queue.pushed_at(id).await?;
@@ -105,7 +99,7 @@ pub async fn vacuum_finished_tasks(ctx: &JobContext) -> Result<usize, anyhow::Er
 /// cancelled while waiting) or whose row is long gone; markers of queued
 /// jobs stay, for `repush_lost`.
 pub async fn forget_markers_of_unqueued_jobs(ctx: &JobContext) -> Result<usize, anyhow::Error> {
-    let now = unix_now()?;
+    let now = unix_now();
     let batch = BATCH as usize;
     let (mut offset, mut removed) = (0, 0);
     loop {
