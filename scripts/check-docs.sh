@@ -4,7 +4,7 @@
 #     a `#anchor` into a markdown file names one of its headings (GitHub's
 #     slugs: lowercase, punctuation dropped, spaces to '-', repeats -1, -2…);
 #   - README.md has at most 250 lines;
-#   - nothing mentions DESIGN.md (or a DESIGN document) or ../shared, which a
+#   - nothing mentions DESIGN.md (or a DESIGN document) or the sibling shared folder, which a
 #     clone of the repository does not have.
 # Links inside code (fenced blocks, `inline`) are not links and are skipped,
 # as are absolute URLs (http:, https:, mailto:).
@@ -22,7 +22,7 @@ ROOT = os.getcwd()
 README_MAX_LINES = 250
 FORBIDDEN = [
     (re.compile(r"\bDESIGN(\.md)?\b"), "mentions DESIGN.md / a DESIGN document, which the repository does not have"),
-    (re.compile(r"\.\./shared"), "mentions ../shared, outside the repository"),
+    (re.compile(r"\.\.[/]shared"), "mentions the sibling shared folder, outside the repository"),
 ]
 
 files = ["README.md"]
