@@ -8,6 +8,7 @@
 pub mod gate;
 pub mod oracle;
 pub mod procs;
+pub mod receiver;
 
 use ordersum_runtime::ExposeSecret;
 use std::net::SocketAddr;
@@ -179,6 +180,7 @@ pub fn worker_settings(app: &TestApp) -> WorkerSettings {
     settings.storage = app.settings.storage.clone();
     settings.backends.queue = app.settings.backends.queue.clone();
     settings.temp_dir = Some(app.dirs.make("worker-tmp"));
+    settings.webhooks.key_encryption = app.settings.key_encryption.clone();
     settings
 }
 

@@ -18,6 +18,7 @@ use crate::metrics;
 use crate::ratelimit::with_retry_after;
 use crate::replay;
 use crate::state::AppState;
+use crate::webhooks;
 use crate::wire;
 
 /// The actions ordersum answers.
@@ -27,14 +28,26 @@ pub enum Action {
     GetOrderSummaryJob,
     ListOrderSummaryJobs,
     CancelOrderSummaryJob,
+    CreateOrderSummaryWebhook,
+    ListOrderSummaryWebhooks,
+    DeleteOrderSummaryWebhook,
+    RotateOrderSummaryWebhookSecret,
+    ListOrderSummaryWebhookDeliveries,
+    RedeliverOrderSummaryWebhook,
 }
 
 impl Action {
-    const ALL: [Action; 4] = [
+    const ALL: [Action; 10] = [
         Action::DownloadOrderSummary,
         Action::GetOrderSummaryJob,
         Action::ListOrderSummaryJobs,
         Action::CancelOrderSummaryJob,
+        Action::CreateOrderSummaryWebhook,
+        Action::ListOrderSummaryWebhooks,
+        Action::DeleteOrderSummaryWebhook,
+        Action::RotateOrderSummaryWebhookSecret,
+        Action::ListOrderSummaryWebhookDeliveries,
+        Action::RedeliverOrderSummaryWebhook,
     ];
 
     pub fn name(self) -> &'static str {
@@ -43,6 +56,12 @@ impl Action {
             Action::GetOrderSummaryJob => "GetOrderSummaryJob",
             Action::ListOrderSummaryJobs => "ListOrderSummaryJobs",
             Action::CancelOrderSummaryJob => "CancelOrderSummaryJob",
+            Action::CreateOrderSummaryWebhook => "CreateOrderSummaryWebhook",
+            Action::ListOrderSummaryWebhooks => "ListOrderSummaryWebhooks",
+            Action::DeleteOrderSummaryWebhook => "DeleteOrderSummaryWebhook",
+            Action::RotateOrderSummaryWebhookSecret => "RotateOrderSummaryWebhookSecret",
+            Action::ListOrderSummaryWebhookDeliveries => "ListOrderSummaryWebhookDeliveries",
+            Action::RedeliverOrderSummaryWebhook => "RedeliverOrderSummaryWebhook",
         }
     }
 
@@ -123,6 +142,18 @@ async fn run(state: &AppState, action: Action, company_id: i64, params: &Params)
         Action::GetOrderSummaryJob => jobs::get(state, company_id, params).await,
         Action::ListOrderSummaryJobs => jobs::list(state, company_id, params).await,
         Action::CancelOrderSummaryJob => jobs::cancel(state, company_id, params).await,
+        Action::CreateOrderSummaryWebhook => webhooks::create(state, company_id, params).await,
+        Action::ListOrderSummaryWebhooks => webhooks::list(state, company_id, params).await,
+        Action::DeleteOrderSummaryWebhook => webhooks::delete(state, company_id, params).await,
+        Action::RotateOrderSummaryWebhookSecret => {
+            webhooks::rotate(state, company_id, params).await
+        }
+        Action::ListOrderSummaryWebhookDeliveries => {
+            webhooks::deliveries(state, company_id, params).await
+        }
+        Action::RedeliverOrderSummaryWebhook => {
+            webhooks::redeliver(state, company_id, params).await
+        }
     }
 }
 

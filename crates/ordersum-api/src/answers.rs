@@ -5,6 +5,8 @@ use ordersum_model::JobView;
 use ordersum_model::job::Submitted;
 use serde::Serialize;
 
+use crate::webhooks::{DeliveryList, Done, WebhookList, WebhookView};
+
 /// The answer of one Action call.
 #[derive(Debug, Serialize)]
 #[serde(untagged)]
@@ -15,6 +17,16 @@ pub enum Answer {
     Job(JobView),
     /// `ListOrderSummaryJobs`.
     Jobs(JobList),
+    /// `CreateOrderSummaryWebhook` and `RotateOrderSummaryWebhookSecret`:
+    /// the endpoint with its new `Secret`.
+    Webhook(WebhookView),
+    /// `ListOrderSummaryWebhooks`.
+    Webhooks(WebhookList),
+    /// `ListOrderSummaryWebhookDeliveries`.
+    Deliveries(DeliveryList),
+    /// `DeleteOrderSummaryWebhook`, `RedeliverOrderSummaryWebhook`: the
+    /// RetCode alone.
+    Done(Done),
 }
 
 /// A page of the company's jobs, newest first.

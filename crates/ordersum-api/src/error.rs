@@ -13,6 +13,8 @@ pub enum Error {
     Queue(String),
     #[error("storage: {0}")]
     Storage(#[from] ordersum_storage::StorageError),
+    #[error("key encryption: {0}")]
+    Sealing(#[from] ordersum_model::keycrypt::KeyCryptError),
 }
 
 impl Error {
@@ -26,6 +28,7 @@ impl Error {
             Error::Storage(err) if err.is_retryable() => ApiError::Unavailable,
             Error::Storage(_) => ApiError::Internal,
             Error::Queue(_) => ApiError::Unavailable,
+            Error::Sealing(_) => ApiError::Internal,
         }
     }
 }

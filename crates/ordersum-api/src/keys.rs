@@ -39,6 +39,11 @@ impl KeyCache {
         KeyCache { found, cipher }
     }
 
+    /// What seals and opens secrets at rest (also webhook secrets).
+    pub fn cipher(&self) -> &KeyCipher {
+        &self.cipher
+    }
+
     /// The key `public_key` names, if any. Over-long keys are not looked up.
     pub async fn get(
         &self,

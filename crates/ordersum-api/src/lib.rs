@@ -18,6 +18,7 @@ pub mod settings;
 pub mod startup;
 pub mod state;
 pub mod watch;
+pub mod webhooks;
 pub mod wire;
 
 pub use settings::Settings;

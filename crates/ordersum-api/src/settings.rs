@@ -135,6 +135,12 @@ pub struct Settings {
     pub storage: StorageSettings,
     #[command(flatten)]
     pub key_encryption: ordersum_runtime::KeyEncryptionSettings,
+    /// Webhook endpoints one company may have.
+    #[arg(long, env = "ORDERSUM_WEBHOOKS_PER_COMPANY", default_value_t = 5,
+          value_parser = in_range(1..=100i64))]
+    pub webhooks_per_company: i64,
+    #[command(flatten)]
+    pub webhook_policy: ordersum_webhooks::PolicySettings,
 }
 
 impl Settings {

@@ -9,6 +9,14 @@ pub enum ApiError {
         "Too many active order summary jobs (at most {0} queued or running); wait for one to finish or cancel one"
     )]
     TooManyJobs(i64),
+    #[error(
+        "Too many webhooks (at most {0} per company); delete one with DeleteOrderSummaryWebhook first"
+    )]
+    TooManyWebhooks(i64),
+    /// A parameter refused with a message of its own (`Params [key] not
+    /// available: why`).
+    #[error("Params [{0}] not available: {1}")]
+    Refused(&'static str, String),
     /// Too many calls from one client address or with one key; retry after
     /// the given seconds (also sent as `Retry-After`).
     #[error("Request rate limit exceeded, retry after {0} s")]
@@ -43,7 +51,7 @@ impl ApiError {
     /// The UCloud RetCode of this answer.
     pub fn ret_code(&self) -> i32 {
         match self {
-            ApiError::TooManyJobs(_) => 153,
+            ApiError::TooManyJobs(_) | ApiError::TooManyWebhooks(_) => 153,
             ApiError::RateLimited(_) => 154,
             ApiError::MissingAction => 160,
             ApiError::UnknownAction(_) => 161,
@@ -51,7 +59,7 @@ impl ApiError {
             ApiError::BadSignature | ApiError::Replayed => 171,
             ApiError::UnknownPublicKey => 172,
             ApiError::MissingParam(_) => 220,
-            ApiError::BadParam(_) => 230,
+            ApiError::BadParam(_) | ApiError::Refused(..) => 230,
             ApiError::Internal => 2000,
             ApiError::Unavailable => 2001,
         }

@@ -13,6 +13,7 @@ pub mod runner;
 pub mod settings;
 pub mod startup;
 pub mod sweeper;
+pub mod webhooks;
 pub mod workbook;
 
 pub use settings::Settings;

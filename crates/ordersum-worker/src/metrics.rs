@@ -43,6 +43,11 @@ pub fn handle() -> Option<PrometheusHandle> {
         .get_or_init(|| {
             let builder = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Full(JOB_DURATION.to_owned()), &DURATION_BUCKETS)
+                .ok()?
+                .set_buckets_for_metric(
+                    Matcher::Prefix("ordersum_webhook_".to_owned()),
+                    &crate::webhooks::metrics::BUCKETS,
+                )
                 .ok()?;
             let handle = builder.install_recorder().ok()?;
             describe();
@@ -54,6 +59,7 @@ pub fn handle() -> Option<PrometheusHandle> {
 
 fn describe() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    crate::webhooks::metrics::describe();
     describe_counter!(JOBS_STARTED, "Job runs started by this worker");
     describe_counter!(JOBS_SUCCEEDED, "Job runs that produced their summary");
     describe_counter!(JOBS_FAILED, "Job runs that failed the job for good");
@@ -115,6 +121,7 @@ fn start_at_zero() {
         metrics::counter!(ROWS_WRITTEN, "sheet" => sheet).absolute(0);
     }
     metrics::gauge!(JOBS_IN_FLIGHT).set(0.0);
+    crate::webhooks::metrics::start_at_zero();
 }
 
 /// Serves `GET /metrics` on `addr` (installing the recorder); answers the

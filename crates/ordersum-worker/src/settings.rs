@@ -115,6 +115,8 @@ pub struct Settings {
     pub metrics_addr: MetricsAddr,
     #[command(flatten)]
     pub storage: StorageSettings,
+    #[command(flatten)]
+    pub webhooks: crate::webhooks::DeliverySettings,
 }
 
 impl Settings {

@@ -97,9 +97,11 @@ pub async fn run(
     });
     let registry = tokio::spawn(registry::run(ctx.clone()));
     let sweeper = tokio::spawn(sweeper::run(ctx.clone()));
+    let deliverer = tokio::spawn(crate::webhooks::run(ctx.clone()));
     tracing::info!(worker = %ctx.worker_id, queue = %ctx.settings.backends.queue, concurrency = ctx.settings.concurrency, "ordersum-worker started");
     consume(&ctx, stop_rx).await;
     sweeper.abort();
+    deliverer.abort();
     drain(&ctx).await;
     registry.abort();
     registry::stopped(&ctx).await;

@@ -6,10 +6,12 @@
 
 pub mod attempts;
 pub mod console;
+pub mod deliveries;
 pub mod jobs;
 pub mod keys;
 pub mod maintenance;
 pub mod sessions;
+pub mod webhooks;
 pub mod workers;
 
 pub(crate) const JOB_COLUMNS: &str = "id, company_id, request, request_hash, status, attempts, paid_rows, \
