@@ -50,6 +50,14 @@ panel("API latency p50 / p95 / p99", [
     ("histogram_quantile(0.95, sum by (le) (rate(ordersum_api_request_duration_seconds_bucket[5m])))", "p95"),
     ("histogram_quantile(0.99, sum by (le) (rate(ordersum_api_request_duration_seconds_bucket[5m])))", "p99")],
     unit="s")
+panel("Webhook attempts per minute", [
+    ("sum by (outcome) (rate(ordersum_webhook_deliveries_total[5m])) * 60", "{{outcome}}")])
+panel("Webhook delivery latency (job end to 2xx) p50 / p99", [
+    ("histogram_quantile(0.5, sum by (le) (rate(ordersum_webhook_delivery_latency_seconds_bucket[5m])))", "p50"),
+    ("histogram_quantile(0.99, sum by (le) (rate(ordersum_webhook_delivery_latency_seconds_bucket[5m])))", "p99")],
+    unit="s")
+panel("Webhook backlog", [("max(ordersum_webhook_backlog)", "pending")])
+panel("Oldest pending webhook", [("max(ordersum_webhook_oldest_pending_seconds)", "age")], unit="s")
 
 dashboard = {
     "uid": "ordersum", "title": "ordersum", "tags": ["ordersum"], "timezone": "browser",
