@@ -91,6 +91,9 @@ export ORDERSUM_API_URL="http://$ORDERSUM_API_ADDR/"
 export ORDERSUM_PAGE_SIZE="${ORDERSUM_E2E_PAGE_SIZE:-200}"
 export ORDERSUM_PROGRESS_INTERVAL_MS=200
 export ORDERSUM_WORKER_METRICS_ADDR=off
+# The webhook the test creates points at 127.0.0.1:9, where nothing listens:
+# its deliveries fail locally (no packet leaves the machine).
+export ORDERSUM_WEBHOOK_ALLOWED_NETWORKS=127.0.0.1/32 ORDERSUM_WEBHOOK_ALLOW_HTTP=true
 export ORDERSUM_SHUTDOWN_GRACE_SECONDS=2
 export RUST_LOG="${RUST_LOG:-info}"
 

@@ -9,7 +9,7 @@
 //   ORDERSUM_E2E_OUTPUT    where screenshots go
 // The tests run in order and share one browser page: sign in, follow and
 // cancel a big job, retry a failed job and download the result, then look
-// at workers and companies and sign out.
+// at workers, companies and a failing webhook, and sign out.
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -339,7 +339,7 @@ step("a failed job: Retry makes a new job that succeeds live, and its file downl
   assert.deepEqual(problems, []);
 });
 
-step("overview, workers and companies; a lost session goes back to sign-in; sign out", { timeout: 60_000 }, async () => {
+step("overview, workers, companies and webhooks; a lost session goes back to sign-in; sign out", { timeout: 60_000 }, async () => {
   await page.getByRole("link", { name: "Overview", exact: true }).click();
   await until("the last hour's counts", async () => {
     const text = await page.getByTestId("overview-last-hour").innerText();
@@ -371,6 +371,22 @@ step("overview, workers and companies; a lost session goes back to sign-in; sign
   const company = page.locator('[data-testid=company-row][data-company-id="1"]');
   await company.waitFor();
   assert.match(await company.locator("[data-testid=cap-bar]").innerText(), /\d+ \/ \d+/);
+
+  // A webhook whose receiver is down: a job's end, its failed delivery on
+  // the job page, and the endpoint failing on the Webhooks page.
+  const hook = await publicCall({ Action: "CreateOrderSummaryWebhook", URL: "http://127.0.0.1:9/hook" });
+  const endedJob = await submit(Math.floor(Date.now() / 1000) - 7 * 86400, Math.floor(Date.now() / 1000) - 6 * 86400);
+  await publicCall({ Action: "CancelOrderSummaryJob", JobId: endedJob });
+  await page.getByRole("link", { name: "Webhooks", exact: true }).click();
+  const endpoint = page.locator(`[data-testid=webhook-row][data-webhook-id="${hook.WebhookId}"]`);
+  await until("the endpoint failing with its last failure", async () => {
+    const text = await endpoint.innerText().catch(() => "");
+    return /failing/.test(text) && /could not connect/.test(text);
+  });
+  await screenshot("webhooks.png");
+  await page.goto(`${BASE}/admin#/jobs/${endedJob}`);
+  const delivery = page.locator("[data-testid=job-webhook-row]").first();
+  await until("the job's event and its delivery", async () => /order_summary\.(cancelled|succeeded)[\s\S]*127\.0\.0\.1:9[\s\S]*could not connect/.test(await delivery.innerText().catch(() => "")));
 
   // The session ends elsewhere: the next poll answers 401 and the console goes to sign-in.
   const saved = await context.cookies();

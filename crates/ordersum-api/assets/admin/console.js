@@ -4,7 +4,7 @@
 // textContent or setAttribute, never as HTML.
 //
 // The entry module: the router. Each view is a module of its own (overview,
-// jobs, job, workers, companies), built from dom.js, format.js, widgets.js,
+// jobs, job, workers, companies, webhooks), built from dom.js, format.js, widgets.js,
 // talking to the API through api.js and refreshed by live.js.
 
 import { append } from "./dom.js";
@@ -13,6 +13,7 @@ import { jobView } from "./job.js";
 import { jobsView } from "./jobs.js";
 import { refreshNow, setView } from "./live.js";
 import { overviewView } from "./overview.js";
+import { webhooksView } from "./webhooks.js";
 import { workersView } from "./workers.js";
 
 const main = document.getElementById("main");
@@ -44,6 +45,8 @@ function makeView() {
       return workersView();
     case "companies":
       return companiesView();
+    case "webhooks":
+      return webhooksView();
     default:
       return overviewView();
   }

@@ -8,6 +8,7 @@ import { jobActions } from "./job-actions.js";
 import { jobFacts, jobRequest } from "./job-facts.js";
 import { jobAttempts, jobTimeline } from "./job-history.js";
 import { jobFailure, jobHeader, jobProgress, jobRelated } from "./job-summary.js";
+import { jobWebhooks } from "./job-webhooks.js";
 import { notice, showNotice } from "./widgets.js";
 
 export function jobView(id) {
@@ -21,8 +22,9 @@ export function jobView(id) {
   const request = jobRequest();
   const timeline = jobTimeline();
   const attempts = jobAttempts();
+  const webhooks = jobWebhooks();
   // In the order the page updates them; each has update(job, data).
-  const parts = [header, actions, progress, related, failure, facts, request, timeline, attempts];
+  const parts = [header, actions, progress, related, failure, facts, request, timeline, attempts, webhooks];
 
   return {
     title: `Job …${shortId(id)}`,
@@ -38,6 +40,7 @@ export function jobView(id) {
       el("div", { class: "columns" }, facts.node, request.node),
       timeline.node,
       attempts.node,
+      webhooks.node,
     ],
     load: () => api(`jobs/${encodeURIComponent(id)}`),
     fail(err) {

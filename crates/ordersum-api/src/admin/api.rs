@@ -45,6 +45,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/api/jobs/{id}/link", get(link))
         .route("/admin/api/workers", get(workers))
         .route("/admin/api/companies", get(companies))
+        .route("/admin/api/webhooks", get(webhooks))
 }
 
 async fn overview(_: Signed, State(state): State<AppState>) -> Result<Json<views::Overview>> {
@@ -185,10 +186,11 @@ async fn job(
 ) -> Result<Json<views::JobDetail>> {
     let id = job_id(&id)?;
     let row = find(&state, id).await?;
-    let (request, attempts, retries) = tokio::try_join!(
+    let (request, attempts, retries, webhooks) = tokio::try_join!(
         store::console::job_request(&state.pool, id),
         store::console::job_attempts(&state.pool, id),
         store::console::retries_of(&state.pool, id),
+        store::console::job_webhooks(&state.pool, id),
     )?;
     Ok(Json(views::JobDetail {
         job: ConsoleJob::from(&row),
@@ -196,6 +198,7 @@ async fn job(
         timeline: views::timeline(&row, &attempts),
         attempts: attempts.iter().map(views::ConsoleAttempt::from).collect(),
         retries,
+        webhooks,
         can_cancel: row.status.is_active(),
         can_retry: retryable(row.status),
         can_download: row.status == JobStatus::Succeeded && row.file_key.is_some(),
@@ -327,6 +330,14 @@ async fn companies(_: Signed, State(state): State<AppState>) -> Result<Json<view
             .map(|c| views::ConsoleCompany::new(c, cap))
             .collect(),
     }))
+}
+
+/// Endpoints shown at most.
+const MAX_ENDPOINTS: i64 = 200;
+
+async fn webhooks(_: Signed, State(state): State<AppState>) -> Result<Json<views::Webhooks>> {
+    let endpoints = store::console::webhook_endpoints(&state.pool, MAX_ENDPOINTS).await?;
+    Ok(Json(views::Webhooks { endpoints }))
 }
 
 #[cfg(test)]

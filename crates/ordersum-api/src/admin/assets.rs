@@ -40,6 +40,8 @@ const ASSETS: &[(&str, &str, &str)] = &[
     embed!("job-history.js", JS),
     embed!("workers.js", JS),
     embed!("companies.js", JS),
+    embed!("webhooks.js", JS),
+    embed!("job-webhooks.js", JS),
 ];
 
 /// One of [`ASSETS`] by name; 404 for any other name.

@@ -138,6 +138,8 @@ pub struct JobDetail {
     pub timeline: Vec<Event>,
     pub attempts: Vec<ConsoleAttempt>,
     pub retries: Vec<Uuid>,
+    /// Its webhook events and their deliveries.
+    pub webhooks: Vec<ordersum_model::store::console::JobWebhookRow>,
     pub can_cancel: bool,
     pub can_retry: bool,
     pub can_download: bool,
@@ -302,4 +304,10 @@ pub struct Refused {
     /// The job in the way (an equal one already queued or running).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub job_id: Option<Uuid>,
+}
+
+/// `/admin/api/webhooks`: every company's endpoints, troubled first.
+#[derive(Debug, Serialize)]
+pub struct Webhooks {
+    pub endpoints: Vec<ordersum_model::store::console::EndpointRow>,
 }

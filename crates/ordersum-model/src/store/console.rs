@@ -269,3 +269,83 @@ pub async fn companies(
     .fetch_all(db)
     .await
 }
+
+/// A job's webhook events and, for each, its delivery to each endpoint
+/// with the last attempt (no delivery: no endpoint was subscribed).
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct JobWebhookRow {
+    pub event_id: String,
+    pub event_type: String,
+    pub event_time: DateTime<Utc>,
+    pub endpoint_id: Option<Uuid>,
+    pub url: Option<String>,
+    pub state: Option<String>,
+    pub tries: Option<i32>,
+    pub next_at: Option<DateTime<Utc>>,
+    pub last_status: Option<i32>,
+    pub last_error: Option<String>,
+    pub last_attempt_at: Option<DateTime<Utc>>,
+}
+
+#[tracing::instrument(skip_all, err, fields(job_id = %id))]
+pub async fn job_webhooks(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+) -> Result<Vec<JobWebhookRow>, sqlx::Error> {
+    sqlx::query_as(
+        r#"SELECT v.id AS event_id, v.type AS event_type, v.created_at AS event_time,
+                  d.endpoint_id, e.url, d.state, d.tries,
+                  CASE WHEN d.state = 'pending' THEN d.next_at END AS next_at,
+                  a.http_status AS last_status, a.error AS last_error, a.attempted_at AS last_attempt_at
+             FROM webhook_events v
+             LEFT JOIN webhook_deliveries d ON d.event_id = v.id
+             LEFT JOIN webhook_endpoints e ON e.id = d.endpoint_id
+             LEFT JOIN LATERAL (SELECT http_status, error, attempted_at FROM webhook_attempts x
+                                 WHERE x.event_id = d.event_id AND x.endpoint_id = d.endpoint_id
+                                 ORDER BY x.id DESC LIMIT 1) a ON true
+            WHERE v.job_id = $1 ORDER BY v.created_at, e.url"#,
+    )
+    .bind(id)
+    .fetch_all(db)
+    .await
+}
+
+/// An endpoint as the console shows it: troubled ones first (disabled,
+/// then failing longest), with its pending deliveries and last failures.
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct EndpointRow {
+    pub id: Uuid,
+    pub company_id: i64,
+    pub url: String,
+    pub disabled: bool,
+    pub disabled_reason: Option<String>,
+    pub failing_since: Option<DateTime<Utc>>,
+    pub last_delivery_status: Option<String>,
+    pub last_delivery_time: Option<DateTime<Utc>>,
+    pub pending: i64,
+    /// `[{attempted_at, event_id, http_status, error}]`, newest first.
+    pub recent_failures: sqlx::types::Json<serde_json::Value>,
+}
+
+#[tracing::instrument(skip_all, err)]
+pub async fn webhook_endpoints(
+    db: impl PgExecutor<'_>,
+    limit: i64,
+) -> Result<Vec<EndpointRow>, sqlx::Error> {
+    sqlx::query_as(
+        r#"SELECT e.id, e.company_id, e.url, e.disabled, e.disabled_reason, e.failing_since,
+                  e.last_delivery_status, e.last_delivery_time,
+                  (SELECT count(*) FROM webhook_deliveries d
+                    WHERE d.endpoint_id = e.id AND d.state = 'pending') AS pending,
+                  coalesce((SELECT json_agg(f) FROM (
+                      SELECT a.attempted_at, a.event_id, a.http_status, a.error FROM webhook_attempts a
+                       WHERE a.endpoint_id = e.id
+                         AND (a.http_status IS NULL OR a.http_status NOT BETWEEN 200 AND 299)
+                       ORDER BY a.id DESC LIMIT 5) f), '[]'::json) AS recent_failures
+             FROM webhook_endpoints e
+            ORDER BY e.disabled DESC, e.failing_since NULLS LAST, e.created_at DESC LIMIT $1"#,
+    )
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
