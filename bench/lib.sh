@@ -2,7 +2,7 @@
 # Shared by the benchmark scripts (sourced from the repository root).
 # bench_setup seeds a database; bench_ordersum runs one export through API and
 # worker and sets WALL (submit → succeeded), DOWNLOAD, RSS_KIB, SIZE, PAID,
-# UNPAID.
+# UNPAID; s3_delete_prefix empties a run's prefix of the S3 bucket.
 
 source scripts/services.sh
 ensure_services
@@ -91,6 +91,20 @@ bench_ordersum() {
   kill "$api_pid" "$worker_pid" 2>/dev/null
   wait "$api_pid" "$worker_pid" 2>/dev/null || true
   SUMMARY_FILE="$dir/summary.xlsx"
+}
+
+# s3_delete_prefix PREFIX: deletes every object under PREFIX/ in the bucket
+# (after ensure_s3: S3_ENDPOINT, S3_BUCKET and AWS_* set).
+s3_delete_prefix() {
+  local sig=(-s --max-time 60 --aws-sigv4 "aws:amz:$AWS_REGION:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY"
+    -H 'x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855')
+  local list keys
+  while :; do
+    list=$(curl "${sig[@]}" "$S3_ENDPOINT/$S3_BUCKET?list-type=2&max-keys=1000&prefix=${1//\//%2F}%2F") || return 1
+    keys=$(grep -o '<Key>[^<]*</Key>' <<<"$list" | sed "s|<Key>|$S3_ENDPOINT/$S3_BUCKET/|; s|</Key>||") || true
+    [[ -n "$keys" ]] || return 0
+    xargs -n 100 curl "${sig[@]}" -X DELETE <<<"$keys" >/dev/null || return 1
+  done
 }
 
 mib() { echo "scale=1; $1 / 1024" | bc; }

@@ -12,7 +12,8 @@
 #   2. the peer: bench/peer.py (psycopg server-side cursor + XlsxWriter
 #      constant_memory, pinned in bench/requirements.txt, in a venv);
 #   3. the floor: COPY (the same query) TO STDOUT | gzip -1;
-# and prints one table with the ratios. Then the API load run (bench/load.sh).
+# and prints one table with the ratios. Then the API load run (bench/load.sh)
+# and the completion webhooks run (bench/webhooks.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
@@ -72,3 +73,7 @@ echo
 echo "## API load (bench/load.sh)"
 bench_cleanup
 bash bench/load.sh
+
+echo
+echo "## Completion webhooks (bench/webhooks.sh)"
+bash bench/webhooks.sh

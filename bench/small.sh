@@ -49,19 +49,6 @@ for company in $(seq $((companies + 1))); do
 done >"$out/keys.txt"
 "$PY" bench/small.py plan "$DATABASE_URL" "$out/plan.json"
 
-# s3_delete_prefix PREFIX: deletes every object under PREFIX/ in the bucket.
-s3_delete_prefix() {
-  local sig=(-s --max-time 60 --aws-sigv4 "aws:amz:$AWS_REGION:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY"
-    -H 'x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855')
-  local list keys
-  while :; do
-    list=$(curl "${sig[@]}" "$S3_ENDPOINT/$S3_BUCKET?list-type=2&max-keys=1000&prefix=${1//\//%2F}%2F") || return 1
-    keys=$(grep -o '<Key>[^<]*</Key>' <<<"$list" | sed "s|<Key>|$S3_ENDPOINT/$S3_BUCKET/|; s|</Key>||") || true
-    [[ -n "$keys" ]] || return 0
-    xargs -n 100 curl "${sig[@]}" -X DELETE <<<"$keys" >/dev/null || return 1
-  done
-}
-
 # ---- ordersum: API and 2 workers; the workbooks go to the local S3 server,
 # under a prefix of this run's, deleted at exit.
 ensure_s3
