@@ -123,3 +123,53 @@ async fn receive(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Byte
         }
     }
 }
+
+/// API settings that let webhooks reach the receiver (127.0.0.1, http).
+pub fn loopback_api_settings() -> ordersum_api::Settings {
+    let mut settings = crate::test_settings();
+    settings.webhook_policy.webhook_allowed_networks = "127.0.0.1/32".parse().unwrap();
+    settings.webhook_policy.webhook_allow_http = true;
+    settings
+}
+
+/// A worker in this process that may deliver to the receiver, with the
+/// retry schedule scaled down (5 ms, 300 ms, 1.8 s, …) and a 50 ms poll.
+pub async fn loopback_worker(app: &crate::TestApp) -> crate::TestWorker {
+    crate::spawn_worker(app, |s| {
+        s.webhooks.policy.webhook_allowed_networks = "127.0.0.1/32".parse().unwrap();
+        s.webhooks.policy.webhook_allow_http = true;
+        s.webhooks.webhook_retry_scale = 0.001;
+        s.webhooks.webhook_poll_ms = 50;
+    })
+    .await
+}
+
+/// Panics unless the Standard Webhooks library verifies `received` with
+/// `secret`, as a customer's receiver would.
+pub fn verify(secret: &str, received: &Received) {
+    standardwebhooks::Webhook::new(secret)
+        .unwrap()
+        .verify(&received.body, &received.headers)
+        .unwrap_or_else(|e| panic!("signature does not verify with {secret}: {e:?}"));
+}
+
+/// The company's first webhook as `ListOrderSummaryWebhooks` shows it, once
+/// `done` holds for it (or as it is after 5 s).
+pub async fn first_webhook_when(
+    app: &crate::TestApp,
+    key: &crate::Key,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let mut listed = serde_json::Value::Null;
+    for _ in 0..50 {
+        listed = app
+            .call(key, &[("Action", "ListOrderSummaryWebhooks")])
+            .await["Webhooks"][0]
+            .clone();
+        if done(&listed) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    listed
+}

@@ -10,8 +10,10 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use ordersum_tests::oracle::{COMPANY, run_window_summary};
 use ordersum_tests::procs::WorkerProcess;
-use ordersum_tests::receiver::{Receiver, Reply};
-use ordersum_tests::{Key, TestApp, ret_code, seed, spawn_app_with, spawn_worker, test_settings};
+use ordersum_tests::receiver::{
+    Receiver, Reply, first_webhook_when, loopback_api_settings, loopback_worker, verify,
+};
+use ordersum_tests::{Key, TestApp, ret_code, seed, spawn_app_with};
 use serde_json::Value;
 use sqlx::PgPool;
 
@@ -23,10 +25,7 @@ fn window() -> (i64, i64) {
 }
 
 async fn app_with_receiver(pool: PgPool, rng_seed: u64) -> (TestApp, Key, Receiver, Value) {
-    let mut settings = test_settings();
-    settings.webhook_policy.webhook_allowed_networks = "127.0.0.1/32".parse().unwrap();
-    settings.webhook_policy.webhook_allow_http = true;
-    let app = spawn_app_with(pool, settings).await;
+    let app = spawn_app_with(pool, loopback_api_settings()).await;
     seed(&app.pool, COMPANY, 100, 30, rng_seed).await;
     let key = app.create_key(COMPANY).await;
     let receiver = Receiver::start().await;
@@ -85,7 +84,7 @@ async fn a_worker_killed_mid_delivery_loses_no_event(pool: PgPool) {
         event_id,
         "the same event, the same id"
     );
-    ordersum_webhooks_verify(created["Secret"].as_str().unwrap(), &got[1]);
+    verify(created["Secret"].as_str().unwrap(), &got[1]);
     for _ in 0..50 {
         if delivery_state(&app).await.0 == "delivered" {
             break;
@@ -97,28 +96,11 @@ async fn a_worker_killed_mid_delivery_loses_no_event(pool: PgPool) {
     assert_eq!(receiver.received().len(), 2);
 }
 
-fn ordersum_webhooks_verify(secret: &str, received: &ordersum_tests::receiver::Received) {
-    standardwebhooks::Webhook::new(secret)
-        .unwrap()
-        .verify(&received.body, &received.headers)
-        .unwrap();
-}
-
-async fn fast_worker(app: &TestApp) -> ordersum_tests::TestWorker {
-    spawn_worker(app, |s| {
-        s.webhooks.policy.webhook_allowed_networks = "127.0.0.1/32".parse().unwrap();
-        s.webhooks.policy.webhook_allow_http = true;
-        s.webhooks.webhook_retry_scale = 0.001;
-        s.webhooks.webhook_poll_ms = 50;
-    })
-    .await
-}
-
 #[sqlx::test(migrations = "../migrations")]
 async fn retry_after_is_honoured_and_redirects_are_not_followed(pool: PgPool) {
     let (app, key, receiver, _) = app_with_receiver(pool, 22).await;
     receiver.script(&[Reply::RetryAfter(503, 2), Reply::Status(302)]);
-    let _worker = fast_worker(&app).await;
+    let _worker = loopback_worker(&app).await;
     run_window_summary(&app, &key, window()).await;
     let got = receiver.wait_for(3, WAIT).await;
     let gap = got[1].at.duration_since(got[0].at).unwrap();
@@ -144,20 +126,10 @@ async fn an_endpoint_failing_for_five_days_is_disabled(pool: PgPool) {
         .execute(&app.pool)
         .await
         .unwrap();
-    let _worker = fast_worker(&app).await;
+    let _worker = loopback_worker(&app).await;
     run_window_summary(&app, &key, window()).await;
     receiver.wait_for(1, WAIT).await;
-    let mut listed = Value::Null;
-    for _ in 0..50 {
-        listed = app
-            .call(&key, &[("Action", "ListOrderSummaryWebhooks")])
-            .await["Webhooks"][0]
-            .clone();
-        if listed["Disabled"] == true {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let listed = first_webhook_when(&app, &key, |w| w["Disabled"] == true).await;
     assert_eq!(listed["Disabled"], true, "{listed}");
     assert_eq!(listed["WebhookId"], created["WebhookId"]);
     assert!(

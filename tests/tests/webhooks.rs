@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use chrono::Utc;
 use ordersum_tests::oracle::{COMPANY, run_window_summary, submit_window_summary};
-use ordersum_tests::receiver::{Receiver, Reply};
-use ordersum_tests::{
-    Key, TestApp, TestWorker, ret_code, seed, spawn_app_with, spawn_worker, test_settings,
+use ordersum_tests::receiver::{
+    Receiver, Reply, first_webhook_when, loopback_api_settings, loopback_worker, verify,
 };
+use ordersum_tests::{Key, TestApp, ret_code, seed, spawn_app_with, spawn_worker};
 use serde_json::Value;
 use sqlx::PgPool;
 use standardwebhooks::Webhook;
@@ -24,34 +24,25 @@ fn window() -> (i64, i64) {
     (now - 31 * 86_400, now + 86_400)
 }
 
-fn loopback_settings() -> ordersum_api::Settings {
-    let mut settings = test_settings();
-    settings.webhook_policy.webhook_allowed_networks = "127.0.0.1/32".parse().unwrap();
-    settings.webhook_policy.webhook_allow_http = true;
-    settings
-}
-
-async fn loopback_worker(app: &TestApp) -> TestWorker {
-    spawn_worker(app, |s| {
-        s.webhooks.policy.webhook_allowed_networks = "127.0.0.1/32".parse().unwrap();
-        s.webhooks.policy.webhook_allow_http = true;
-        s.webhooks.webhook_retry_scale = 0.001;
-        s.webhooks.webhook_poll_ms = 50;
-    })
-    .await
-}
-
 async fn create(app: &TestApp, key: &Key, url: &str, extra: &[(&str, &str)]) -> Value {
     let mut params = vec![("Action", "CreateOrderSummaryWebhook"), ("URL", url)];
     params.extend_from_slice(extra);
     app.call(key, &params).await
 }
 
-fn verify(secret: &str, received: &ordersum_tests::receiver::Received) {
-    let webhook = Webhook::new(secret).unwrap();
-    webhook
-        .verify(&received.body, &received.headers)
-        .unwrap_or_else(|e| panic!("signature does not verify with {secret}: {e:?}"));
+/// A summary of a window an hour wider than [`window`]'s (a new job, not
+/// the first one again), run to its end.
+async fn run_another_summary(app: &TestApp, key: &Key) -> Value {
+    let (start, end) = (window().0 - 3600, window().1);
+    ordersum_tests::oracle::run_summary(
+        app,
+        key,
+        &[
+            ("StartTime", &start.to_string()),
+            ("EndTime", &end.to_string()),
+        ],
+    )
+    .await
 }
 
 async fn deliveries(app: &TestApp, key: &Key, webhook_id: &str) -> Value {
@@ -71,7 +62,7 @@ async fn deliveries(app: &TestApp, key: &Key, webhook_id: &str) -> Value {
 
 #[sqlx::test(migrations = "../migrations")]
 async fn a_receiver_gets_one_signed_post_per_job_end(pool: PgPool) {
-    let app = spawn_app_with(pool, loopback_settings()).await;
+    let app = spawn_app_with(pool, loopback_api_settings()).await;
     seed(&app.pool, COMPANY, 2_000, 30, 7).await;
     let key = app.create_key(COMPANY).await;
     let receiver = Receiver::start().await;
@@ -168,7 +159,7 @@ async fn a_receiver_gets_one_signed_post_per_job_end(pool: PgPool) {
 
 #[sqlx::test(migrations = "../migrations")]
 async fn failures_are_retried_with_the_same_id_and_logged(pool: PgPool) {
-    let app = spawn_app_with(pool, loopback_settings()).await;
+    let app = spawn_app_with(pool, loopback_api_settings()).await;
     seed(&app.pool, COMPANY, 100, 30, 8).await;
     let key = app.create_key(COMPANY).await;
     let receiver = Receiver::start().await;
@@ -216,7 +207,7 @@ async fn failures_are_retried_with_the_same_id_and_logged(pool: PgPool) {
 
 #[sqlx::test(migrations = "../migrations")]
 async fn gone_disables_the_endpoint_and_redeliver_enables_it(pool: PgPool) {
-    let app = spawn_app_with(pool, loopback_settings()).await;
+    let app = spawn_app_with(pool, loopback_api_settings()).await;
     seed(&app.pool, COMPANY, 100, 30, 9).await;
     let key = app.create_key(COMPANY).await;
     let receiver = Receiver::start().await;
@@ -228,31 +219,12 @@ async fn gone_disables_the_endpoint_and_redeliver_enables_it(pool: PgPool) {
     let got = receiver.wait_for(1, WAIT).await;
     let event_id = got[0].header("webhook-id").to_owned();
 
-    let mut listed = Value::Null;
-    for _ in 0..50 {
-        listed = app
-            .call(&key, &[("Action", "ListOrderSummaryWebhooks")])
-            .await["Webhooks"][0]
-            .clone();
-        if listed["Disabled"] == true {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let listed = first_webhook_when(&app, &key, |w| w["Disabled"] == true).await;
     assert_eq!(listed["Disabled"], true, "{listed}");
     assert_eq!(listed["LastDeliveryStatus"], "410");
     assert!(listed["DisabledReason"].as_str().unwrap().contains("410"));
     // A disabled endpoint is not called for later ends.
-    let (start, end) = (window().0 - 3600, window().1);
-    ordersum_tests::oracle::run_summary(
-        &app,
-        &key,
-        &[
-            ("StartTime", &start.to_string()),
-            ("EndTime", &end.to_string()),
-        ],
-    )
-    .await;
+    run_another_summary(&app, &key).await;
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(receiver.received().len(), 1);
 
@@ -278,7 +250,7 @@ async fn gone_disables_the_endpoint_and_redeliver_enables_it(pool: PgPool) {
 
 #[sqlx::test(migrations = "../migrations")]
 async fn during_a_rotation_either_secret_verifies(pool: PgPool) {
-    let mut settings = loopback_settings();
+    let mut settings = loopback_api_settings();
     settings.key_encryption = ordersum_runtime::KeyEncryptionSettings::from_spec(
         "k1:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
     );
@@ -320,16 +292,7 @@ async fn during_a_rotation_either_secret_verifies(pool: PgPool) {
         .execute(&app.pool)
         .await
         .unwrap();
-    let (start, end) = (window().0 - 3600, window().1);
-    ordersum_tests::oracle::run_summary(
-        &app,
-        &key,
-        &[
-            ("StartTime", &start.to_string()),
-            ("EndTime", &end.to_string()),
-        ],
-    )
-    .await;
+    run_another_summary(&app, &key).await;
     let got = receiver.wait_for(2, WAIT).await;
     verify(&new, &got[1]);
     assert!(
@@ -344,7 +307,7 @@ async fn during_a_rotation_either_secret_verifies(pool: PgPool) {
 async fn a_name_resolving_to_a_refused_address_fails_the_delivery_not_the_worker(pool: PgPool) {
     // The API allows loopback (so the endpoint is created); the worker does
     // not: what `localhost` resolves to at delivery time is refused.
-    let app = spawn_app_with(pool, loopback_settings()).await;
+    let app = spawn_app_with(pool, loopback_api_settings()).await;
     seed(&app.pool, COMPANY, 100, 30, 11).await;
     let key = app.create_key(COMPANY).await;
     let receiver = Receiver::start().await;
@@ -379,22 +342,13 @@ async fn a_name_resolving_to_a_refused_address_fails_the_delivery_not_the_worker
         "no packet reached the receiver"
     );
     // The worker goes on working.
-    let (start, end) = (window().0 - 3600, window().1);
-    let job = ordersum_tests::oracle::run_summary(
-        &app,
-        &key,
-        &[
-            ("StartTime", &start.to_string()),
-            ("EndTime", &end.to_string()),
-        ],
-    )
-    .await;
+    let job = run_another_summary(&app, &key).await;
     assert_eq!(job["Status"], "Succeeded");
 }
 
 #[sqlx::test(migrations = "../migrations")]
 async fn an_end_that_rolls_back_leaves_no_event(pool: PgPool) {
-    let app = spawn_app_with(pool, loopback_settings()).await;
+    let app = spawn_app_with(pool, loopback_api_settings()).await;
     let key = app.create_key(COMPANY).await;
     let receiver = Receiver::start().await;
     create(&app, &key, &receiver.url(), &[]).await;
