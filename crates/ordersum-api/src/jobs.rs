@@ -268,8 +268,5 @@ fn wait_seconds(state: &AppState, params: &Params) -> Result<Duration> {
 }
 
 fn job_id(params: &Params) -> Result<Uuid> {
-    let raw = params
-        .text("JobId")?
-        .ok_or(ApiError::MissingParam("JobId"))?;
-    Ok(Uuid::parse_str(raw).map_err(|_| ApiError::bad("JobId"))?)
+    Ok(params.uuid("JobId")?)
 }

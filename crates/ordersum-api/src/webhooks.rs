@@ -125,8 +125,7 @@ pub async fn create(state: &AppState, company_id: i64, params: &Params) -> Resul
         .into());
     }
     let id = Uuid::now_v7();
-    let secret = sign::new_secret();
-    let stored = state.keys.cipher().store_form(&id.to_string(), &secret)?;
+    let (secret, stored) = new_secret(state, id)?;
     let cap = state.settings.webhooks_per_company;
     let mut tx = state.pool.begin().await?;
     lock_company(&mut tx, company_id).await?;
@@ -166,8 +165,7 @@ pub async fn delete(state: &AppState, company_id: i64, params: &Params) -> Resul
 
 pub async fn rotate(state: &AppState, company_id: i64, params: &Params) -> Result<Answer> {
     let id = webhook_id(params)?;
-    let secret = sign::new_secret();
-    let stored = state.keys.cipher().store_form(&id.to_string(), &secret)?;
+    let (secret, stored) = new_secret(state, id)?;
     let endpoint = store::rotate_secret(&state.pool, company_id, id, &stored, ROTATION_OVERLAP)
         .await?
         .ok_or_else(|| ApiError::bad("WebhookId"))?;
@@ -216,10 +214,15 @@ pub async fn redeliver(state: &AppState, company_id: i64, params: &Params) -> Re
 pub struct Done {}
 
 fn webhook_id(params: &Params) -> Result<Uuid> {
-    let raw = params
-        .text("WebhookId")?
-        .ok_or(ApiError::MissingParam("WebhookId"))?;
-    Uuid::parse_str(raw).map_err(|_| ApiError::bad("WebhookId").into())
+    Ok(params.uuid("WebhookId")?)
+}
+
+/// A new secret for endpoint `id`, and the form it is stored in (sealed,
+/// with the endpoint id as associated data, when key encryption is on).
+fn new_secret(state: &AppState, id: Uuid) -> Result<(String, String)> {
+    let secret = sign::new_secret();
+    let stored = state.keys.cipher().store_form(&id.to_string(), &secret)?;
+    Ok((secret, stored))
 }
 
 /// `Events.N`: known types, no repeats; none given means all.

@@ -123,6 +123,12 @@ impl Params {
         }
     }
 
+    /// A required id parameter: 220 when absent, 230 when not a UUID.
+    pub fn uuid(&self, key: &'static str) -> Result<uuid::Uuid, ApiError> {
+        let raw = self.text(key)?.ok_or(ApiError::MissingParam(key))?;
+        uuid::Uuid::parse_str(raw).map_err(|_| ApiError::bad(key))
+    }
+
     /// The items of list `key` in UCloud's spellings: `Key.0`, `Key.1`, …
     /// ordered by index (gaps tolerated), then `Key` (repeated, or a JSON
     /// array), then the literal `Key.N`.

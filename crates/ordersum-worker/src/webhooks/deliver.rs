@@ -53,7 +53,7 @@ pub async fn one(ctx: &JobContext, policy: &Policy, cipher: &KeyCipher, due: Due
         duration: sent.elapsed,
         next,
     };
-    metrics::attempted(&attempt, sent.error.as_deref(), due.event_time);
+    metrics::attempted(&attempt, due.event_time);
     match deliveries::record_attempt(&ctx.pool, &ctx.worker_id, &due, &attempt, DISABLE_AFTER).await
     {
         Ok(true) => {}

@@ -56,8 +56,8 @@ pub fn start_at_zero() {
 }
 
 /// One attempt was made.
-pub fn attempted(attempt: &Attempted<'_>, error: Option<&str>, event_time: DateTime<Utc>) {
-    let refused = error.is_some_and(|e| e.starts_with("refused"));
+pub fn attempted(attempt: &Attempted<'_>, event_time: DateTime<Utc>) {
+    let refused = attempt.error.is_some_and(|e| e.starts_with("refused"));
     let outcome = match attempt.next {
         Next::Delivered => "delivered",
         Next::Gone => "gone",
