@@ -35,7 +35,7 @@ async fn an_old_attempt_of_the_same_worker_cannot_touch_the_new_one(pool: PgPool
         .unwrap();
     tx.commit().await.unwrap();
 
-    let first = store::attempts::claim_job(&pool, job.id, WORKER, STALE)
+    let first = store::attempts::claim_job(&pool, job.id, WORKER, STALE, Default::default())
         .await
         .unwrap()
         .unwrap();
@@ -52,7 +52,7 @@ async fn an_old_attempt_of_the_same_worker_cannot_touch_the_new_one(pool: PgPool
             .unwrap(),
         vec![job.id]
     );
-    let second = store::attempts::claim_job(&pool, job.id, WORKER, STALE)
+    let second = store::attempts::claim_job(&pool, job.id, WORKER, STALE, Default::default())
         .await
         .unwrap()
         .unwrap();

@@ -32,7 +32,10 @@ async fn submit(pool: &PgPool, company: i64, n: i64, step: Duration) -> Option<J
 /// Claims every due queued job; answers the companies in the order taken.
 async fn drain(pool: &PgPool) -> Vec<i64> {
     let mut order = Vec::new();
-    while let Some(job) = store::attempts::claim_next(pool, "worker").await.unwrap() {
+    while let Some(job) = store::attempts::claim_next(pool, "worker", Default::default())
+        .await
+        .unwrap()
+    {
         order.push(job.company_id);
     }
     order
@@ -79,13 +82,13 @@ async fn a_job_waiting_for_its_retry_is_not_taken_before_its_time(pool: PgPool) 
         .execute(&pool)
         .await
         .unwrap();
-    let taken = store::attempts::claim_next(&pool, "worker")
+    let taken = store::attempts::claim_next(&pool, "worker", Default::default())
         .await
         .unwrap()
         .unwrap();
     assert_eq!(taken.id, later.id);
     assert!(
-        store::attempts::claim_next(&pool, "worker")
+        store::attempts::claim_next(&pool, "worker", Default::default())
             .await
             .unwrap()
             .is_none()
@@ -95,7 +98,7 @@ async fn a_job_waiting_for_its_retry_is_not_taken_before_its_time(pool: PgPool) 
         .execute(&pool)
         .await
         .unwrap();
-    let taken = store::attempts::claim_next(&pool, "worker")
+    let taken = store::attempts::claim_next(&pool, "worker", Default::default())
         .await
         .unwrap()
         .unwrap();
@@ -113,7 +116,10 @@ async fn two_workers_claiming_at_once_never_take_the_same_job(pool: PgPool) {
         let pool = pool.clone();
         tokio::spawn(async move {
             let mut ids = Vec::new();
-            while let Some(job) = store::attempts::claim_next(&pool, worker).await.unwrap() {
+            while let Some(job) = store::attempts::claim_next(&pool, worker, Default::default())
+                .await
+                .unwrap()
+            {
                 ids.push(job.id);
             }
             ids

@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use moka::future::Cache;
 use ordersum_model::keycrypt::{ExposeSecret, KeyCipher};
+use ordersum_model::pool::Db;
 use ordersum_model::store;
 use ordersum_model::store::keys::ApiKey;
-use sqlx::PgPool;
 
 /// Longest `PublicKey` looked up; longer ones are unknown without a lookup.
 /// `ordersum keys create` makes 28-byte keys, UCloud's are under 100.
@@ -45,11 +45,7 @@ impl KeyCache {
     }
 
     /// The key `public_key` names, if any. Over-long keys are not looked up.
-    pub async fn get(
-        &self,
-        pool: &PgPool,
-        public_key: &str,
-    ) -> Result<Option<ApiKey>, sqlx::Error> {
+    pub async fn get(&self, pool: &Db, public_key: &str) -> Result<Option<ApiKey>, sqlx::Error> {
         if public_key.len() > MAX_PUBLIC_KEY_BYTES {
             return Ok(None);
         }

@@ -12,9 +12,9 @@ use axum::Router;
 use axum::extract::Request;
 use axum::middleware::from_fn_with_state;
 use axum::routing::{any, get};
+use ordersum_model::pool::Databases;
 use ordersum_queue::JobQueue;
 use ordersum_storage::Store;
-use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tower_http::timeout::{RequestBodyDeadlineLayer, TimeoutLayer};
 use tower_http::trace::TraceLayer;
@@ -44,21 +44,27 @@ pub struct Application {
 impl Application {
     /// Connects to Postgres (applying pending migrations) and builds the app.
     pub async fn connect(settings: Settings) -> anyhow::Result<Self> {
-        let pool = ordersum_model::connect_and_migrate(
-            settings.backends.database_url.expose_secret(),
-            "ordersum-api",
-            settings.db_max_connections,
-            settings.dependency_timeout(),
-        )
-        .await
-        .context("connecting to Postgres (DATABASE_URL) and applying migrations")?;
-        Self::build(settings, pool).await
+        let databases = settings
+            .backends
+            .connect(
+                "ordersum-api",
+                settings.db_max_connections,
+                settings.dependency_timeout(),
+            )
+            .connect_and_migrate()
+            .await
+            .context("connecting to Postgres (DATABASE_URL, ORDERSUM_LISTEN_DATABASE_URL) and applying migrations")?;
+        Self::build(settings, databases).await
     }
 
     /// Builds the app on an existing pool. Redis is connected lazily, so the
     /// API starts (and answers 2000+, not ready) while Redis is down.
-    pub async fn build(settings: Settings, pool: PgPool) -> anyhow::Result<Self> {
+    pub async fn build(
+        settings: Settings,
+        databases: impl Into<Databases>,
+    ) -> anyhow::Result<Self> {
         settings.validate()?;
+        let Databases { main: pool, direct } = databases.into();
         let queue = JobQueue::open(
             settings.backends.redis_url.expose_secret(),
             &settings.backends.queue,
@@ -93,7 +99,7 @@ impl Application {
                 .then(|| Duration::from_millis(settings.header_read_timeout_ms)),
             max_connections: settings.max_connections,
         };
-        let watch = JobWatch::start(&pool);
+        let watch = JobWatch::start(&direct);
         let state = AppState {
             pool,
             watch: Arc::clone(&watch),

@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use metrics_exporter_prometheus::PrometheusHandle;
 use ordersum_model::Limits;
+use ordersum_model::pool::Db;
 use ordersum_queue::JobQueue;
 use ordersum_storage::Store;
-use sqlx::PgPool;
 
 use crate::keys::KeyCache;
 use crate::ratelimit::RateLimits;
@@ -19,7 +19,7 @@ use crate::watch::JobWatch;
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
-    pub pool: PgPool,
+    pub pool: Db,
     pub queue: JobQueue,
     pub settings: Arc<Settings>,
     pub limits: Arc<Limits>,

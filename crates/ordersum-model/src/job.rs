@@ -98,6 +98,11 @@ pub struct Job {
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
     pub expires_at: Option<DateTime<Utc>>,
+    /// Why a queued job is not started yet (the orders replica is behind).
+    pub wait_reason: Option<String>,
+    /// The orders replica's last replayed commit when this attempt began
+    /// reading; `None`: read from the primary.
+    pub orders_as_of: Option<DateTime<Utc>>,
 }
 
 /// Rows written so far per sheet (the totals once succeeded).
@@ -135,6 +140,9 @@ pub struct JobView {
     pub expire_time: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_message: Option<String>,
+    /// Why a queued job has not started yet (the orders replica is behind).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait_reason: Option<String>,
     pub request: serde_json::Value,
     /// `{}` until the job has succeeded.
     #[serde(with = "data_or_empty")]
@@ -159,6 +167,10 @@ impl JobView {
                 .error_message
                 .clone()
                 .filter(|_| job.status == JobStatus::Failed),
+            wait_reason: job
+                .wait_reason
+                .clone()
+                .filter(|_| job.status == JobStatus::Queued),
             request: job.request.0.clone(),
             data: download.filter(|_| job.status == JobStatus::Succeeded),
         }

@@ -37,6 +37,23 @@ pub struct Backends {
         value_parser = secret_text
     )]
     pub database_url: SecretString,
+    /// A direct Postgres URL (no transaction pooler in between) for what
+    /// must keep a server connection: `LISTEN`, session advisory locks and
+    /// migrations. Default: `DATABASE_URL`.
+    #[arg(
+        long,
+        env = "ORDERSUM_LISTEN_DATABASE_URL",
+        hide_env_values = true,
+        value_parser = secret_text
+    )]
+    pub listen_database_url: Option<SecretString>,
+    /// Prepared statements kept per Postgres connection. `0` when
+    /// `DATABASE_URL` (or `ORDERSUM_ORDERS_DATABASE_URL`) is a
+    /// transaction-pooling PgBouncer: then no statement outlives its
+    /// transaction (docs/deploy.md).
+    #[arg(long, env = "ORDERSUM_PG_STATEMENT_CACHE", default_value_t = 100,
+          value_parser = in_range(0..=10_000usize))]
+    pub pg_statement_cache: usize,
     /// Redis connection string (the job queue and the workers' wake-ups).
     #[arg(
         long,
@@ -55,10 +72,33 @@ pub struct Backends {
 }
 
 impl Backends {
+    /// How to connect to Postgres, as `application_name`.
+    pub fn connect<'a>(
+        &'a self,
+        application_name: &'a str,
+        max_connections: u32,
+        acquire_timeout: std::time::Duration,
+    ) -> ordersum_model::Connect<'a> {
+        ordersum_model::Connect {
+            database_url: self.database_url.expose_secret(),
+            direct_url: self
+                .listen_database_url
+                .as_ref()
+                .map(|url| url.expose_secret())
+                .filter(|url| !url.trim().is_empty()),
+            statement_cache: self.pg_statement_cache,
+            application_name,
+            max_connections,
+            acquire_timeout,
+        }
+    }
+
     /// `database_url` and `redis_url`, with the default queue and text logs.
     pub fn new(database_url: impl Into<String>, redis_url: impl Into<String>) -> Self {
         Backends {
             database_url: SecretString::from(database_url.into()),
+            listen_database_url: None,
+            pg_statement_cache: 100,
             redis_url: SecretString::from(redis_url.into()),
             queue: ordersum_queue::DEFAULT_QUEUE.to_owned(),
             log_format: LogFormat::Text,

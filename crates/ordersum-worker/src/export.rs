@@ -9,12 +9,12 @@ use std::time::Instant;
 
 use chrono::DateTime;
 use chrono_tz::Tz;
+use ordersum_model::pool::Db;
 use ordersum_model::store;
 use ordersum_model::store::attempts::FinishedFile;
 use ordersum_model::{Job, SummaryRequest};
 use ordersum_storage::{PipeWriter, StorageError};
 use rust_xlsxwriter::XlsxError;
-use sqlx::PgPool;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
@@ -179,14 +179,14 @@ async fn stream_workbook(
     // The first page is read while the labels are (two connections, one
     // round trip's wait); the writer starts once it has the labels.
     let reading = async {
-        let read = read_pages(&ctx.pool, &query, pages_tx, attempt).await;
+        let read = read_pages(&ctx.orders.db, &query, pages_tx, attempt).await;
         if read.is_err() {
             attempt.request_stop();
         }
         read
     };
     let writing = async {
-        let labels = match store::attempts::enum_labels(&ctx.pool).await {
+        let labels = match store::attempts::enum_labels(&ctx.orders.db).await {
             Ok(rows) => Labels::from_rows(rows),
             Err(err) => {
                 attempt.request_stop();
@@ -207,14 +207,21 @@ async fn stream_workbook(
 /// Reads keyset pages into `pages` until the window is exhausted, the
 /// attempt stops, or the writer has gone.
 async fn read_pages(
-    pool: &PgPool,
+    pool: &Db,
     query: &OrderQuery,
     pages: mpsc::Sender<Vec<OrderRow>>,
     attempt: &Attempt,
 ) -> Result<(), sqlx::Error> {
     let mut cursor = query.first_cursor();
     while !attempt.stopping() {
-        let page = query.fetch_page(pool, cursor).await?;
+        let mut tries = 1;
+        let page = loop {
+            match query.fetch_page(pool, cursor).await {
+                Ok(page) => break page,
+                Err(err) if crate::replica::read_again(&err, tries).await => tries += 1,
+                Err(err) => return Err(err),
+            }
+        };
         let full = page.len() >= query.page_size();
         let Some(last) = page.last() else { break };
         cursor = (last.start_time, last.id);

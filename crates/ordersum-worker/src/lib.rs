@@ -9,6 +9,7 @@ pub mod metrics;
 pub mod numeric;
 pub mod orders;
 pub mod registry;
+pub mod replica;
 pub mod runner;
 pub mod settings;
 pub mod startup;

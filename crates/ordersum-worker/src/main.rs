@@ -1,25 +1,41 @@
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, parser::ValueSource};
 use ordersum_runtime::{init_tracing, shutdown_signal};
+use ordersum_worker::settings::MetricsAddr;
 use ordersum_worker::{Settings, startup};
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
     startup::tune_allocator();
-    tokio::runtime::Builder::new_multi_thread()
+    let ran = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .build()?
-        .block_on(run())
+        .build()
+        .map_err(anyhow::Error::from)
+        .and_then(|runtime| runtime.block_on(run()));
+    match ran {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            // One line, causes joined: what an operator reads in a pod's
+            // last state.
+            eprintln!("ordersum-worker: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
 
 async fn run() -> anyhow::Result<()> {
-    let mut settings = Settings::parse().without_empty_values();
+    let matches = Settings::command().get_matches();
+    let metrics_explicit = matches.value_source("metrics_addr") != Some(ValueSource::DefaultValue);
+    let mut settings = Settings::from_arg_matches(&matches)
+        .unwrap_or_else(|err| err.exit())
+        .without_empty_values();
     init_tracing(settings.backends.log_format);
     settings.validate()?;
     let worker_id = settings
         .worker_id
         .get_or_insert_with(startup::default_worker_id)
         .clone();
-    ordersum_worker::metrics::serve(settings.metrics_addr.0).await?;
-    let pool = startup::connect_database(&settings, &worker_id).await?;
-    let ctx = startup::job_context(settings, pool).await?;
+    let bound = ordersum_worker::metrics::serve(settings.metrics_addr.0, metrics_explicit).await?;
+    settings.metrics_addr = MetricsAddr(bound);
+    let databases = startup::connect_database(&settings, &worker_id).await?;
+    let ctx = startup::job_context(settings, databases).await?;
     startup::run(ctx, shutdown_signal()).await
 }

@@ -125,16 +125,36 @@ fn start_at_zero() {
 }
 
 /// Serves `GET /metrics` on `addr` (installing the recorder); answers the
-/// bound address, `None` when `addr` is `None` (metrics off).
-pub async fn serve(addr: Option<SocketAddr>) -> anyhow::Result<Option<SocketAddr>> {
+/// bound address, `None` when `addr` is `None` (metrics off). When the
+/// address is the default (`explicit` false) and its port is taken, by
+/// another worker on the same host say, a free port on the same interface
+/// is taken instead and logged; an address set explicitly must be free.
+pub async fn serve(addr: Option<SocketAddr>, explicit: bool) -> anyhow::Result<Option<SocketAddr>> {
     let Some(addr) = addr else {
         tracing::info!("metrics off (ORDERSUM_WORKER_METRICS_ADDR)");
         return Ok(None);
     };
     let handle = handle().context("another metrics recorder is installed")?;
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("binding ORDERSUM_WORKER_METRICS_ADDR {addr}"))?;
+    let listener = match tokio::net::TcpListener::bind(addr).await {
+        Ok(listener) => listener,
+        Err(err) if !explicit && err.kind() == std::io::ErrorKind::AddrInUse => {
+            let free = SocketAddr::new(addr.ip(), 0);
+            let listener = tokio::net::TcpListener::bind(free)
+                .await
+                .with_context(|| format!("binding a free port for metrics on {}", addr.ip()))?;
+            tracing::warn!(
+                taken = %addr,
+                addr = %listener.local_addr()?,
+                "the default metrics port is taken (another worker on this host?); serving on a free one"
+            );
+            listener
+        }
+        Err(err) => {
+            return Err(anyhow::Error::new(err).context(format!(
+                "ORDERSUM_WORKER_METRICS_ADDR={addr} cannot be bound (set another address, 0 for a free port, or off)"
+            )));
+        }
+    };
     let bound = listener.local_addr()?;
     tokio::spawn(run_upkeep(handle.clone()));
     let app = Router::new().route(

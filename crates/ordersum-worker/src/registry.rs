@@ -17,6 +17,7 @@ pub use ordersum_model::store::workers::WORKER_BEAT_INTERVAL as BEAT_INTERVAL;
 /// hand) is registered again.
 pub async fn run(ctx: Arc<JobContext>) {
     let host = crate::startup::hostname();
+    let metrics_addr = ctx.settings.metrics_addr.0.map(|addr| addr.to_string());
     let mut registered = false;
     let mut tick = tokio::time::interval(BEAT_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -39,6 +40,7 @@ pub async fn run(ctx: Arc<JobContext>) {
             std::process::id(),
             ctx.settings.concurrency,
             env!("CARGO_PKG_VERSION"),
+            metrics_addr.as_deref(),
         )
         .await
         {

@@ -287,8 +287,13 @@ async fn claim(
 ) -> Result<Result<Job, Option<JobStatus>>, sqlx::Error> {
     let deadline = Instant::now() + ROW_VISIBILITY_WAIT;
     let mut pause = Duration::from_millis(2);
+    let gate = crate::replica::gate(ctx).await?;
+    let orders = store::attempts::OrdersSeen {
+        visible_until: gate.visible_until,
+        replayed_at: gate.replayed_at,
+    };
     loop {
-        if let Some(job) = store::attempts::claim_next(&ctx.pool, &ctx.worker_id).await? {
+        if let Some(job) = store::attempts::claim_next(&ctx.pool, &ctx.worker_id, orders).await? {
             return Ok(Ok(job));
         }
         if let Some(job) = store::attempts::claim_job(
@@ -296,10 +301,26 @@ async fn claim(
             job_id,
             &ctx.worker_id,
             ctx.settings.stale_after(),
+            orders,
         )
         .await?
         {
             return Ok(Ok(job));
+        }
+        // Jobs the orders replica cannot serve yet: this delivery comes back.
+        let max_lag = ctx.settings.max_replica_lag_secs;
+        if let Some(oldest) = store::attempts::mark_waiting(&ctx.pool, orders, max_lag).await? {
+            let max = Duration::from_millis(ctx.settings.retry_max_ms);
+            let delay = crate::replica::backoff(oldest, chrono::Utc::now(), max);
+            tracing::info!(
+                replayed_at = ?gate.replayed_at,
+                delay_ms = delay.as_millis() as u64,
+                "orders replica behind the queued jobs; delivery pushed back"
+            );
+            if let Err(err) = ctx.queue.push_after(job_id, delay).await {
+                tracing::warn!(error = %err, "could not push the delivery back; the sweeper will");
+            }
+            return Ok(Err(Some(JobStatus::Queued)));
         }
         match store::attempts::find_job(&ctx.pool, job_id).await? {
             // Queued: it became visible between the queries; claim again.

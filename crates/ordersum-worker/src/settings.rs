@@ -22,6 +22,20 @@ use ordersum_storage::StorageSettings;
 pub struct Settings {
     #[command(flatten)]
     pub backends: Backends,
+    /// Where the worker reads orders and their labels (a read replica, say;
+    /// job state stays on `DATABASE_URL`). Default: `DATABASE_URL`.
+    #[arg(
+        long,
+        env = "ORDERSUM_ORDERS_DATABASE_URL",
+        hide_env_values = true,
+        value_parser = ordersum_runtime::secret_text
+    )]
+    pub orders_database_url: Option<ordersum_runtime::SecretString>,
+    /// How far the orders replica may be behind the moment a job was
+    /// accepted (its last replayed commit) before the job waits for it.
+    #[arg(long, env = "ORDERSUM_MAX_REPLICA_LAG_SECONDS", default_value_t = 0,
+          value_parser = in_range(0..=86_400u64))]
+    pub max_replica_lag_secs: u64,
     /// Most Postgres connections in the worker's pool.
     #[arg(long, env = "ORDERSUM_WORKER_DB_MAX_CONNECTIONS", default_value_t = 8,
           value_parser = in_range(1..=1000u32))]
@@ -139,6 +153,11 @@ impl Settings {
     pub fn without_empty_values(mut self) -> Self {
         self.worker_id = self.worker_id.filter(|id| !id.trim().is_empty());
         self.temp_dir = self.temp_dir.filter(|dir| !dir.as_os_str().is_empty());
+        self.orders_database_url = self.orders_database_url.filter(|url| {
+            !ordersum_runtime::ExposeSecret::expose_secret(url)
+                .trim()
+                .is_empty()
+        });
         self.test_pause_dir = self
             .test_pause_dir
             .filter(|dir| !dir.as_os_str().is_empty());

@@ -11,13 +11,13 @@ use std::time::Duration;
 
 use anyhow::Context;
 use apalis::prelude::*;
+use ordersum_model::pool::{Databases, Db};
 use ordersum_queue::JobQueue;
 use ordersum_storage::Store;
-use sqlx::PgPool;
 use tokio::sync::{Semaphore, watch};
 use tokio_util::task::TaskTracker;
 
-use crate::context::JobContext;
+use crate::context::{JobContext, Orders};
 use crate::export::OrderSummary;
 use crate::registry;
 use crate::runner;
@@ -26,16 +26,34 @@ use crate::sweeper;
 
 /// Connects to Postgres as `application_name = worker id` and applies
 /// pending migrations.
-pub async fn connect_database(settings: &Settings, worker_id: &str) -> anyhow::Result<PgPool> {
-    let pool = ordersum_model::connect_and_migrate(
-        settings.backends.database_url.expose_secret(),
-        worker_id,
-        settings.db_max_connections,
-        Duration::from_secs(10),
-    )
-    .await
-    .context("connecting to Postgres (DATABASE_URL) and applying migrations")?;
-    Ok(pool)
+pub async fn connect_database(settings: &Settings, worker_id: &str) -> anyhow::Result<Databases> {
+    settings
+        .backends
+        .connect(worker_id, settings.db_max_connections, DB_ACQUIRE_TIMEOUT)
+        .connect_and_migrate()
+        .await
+        .context("connecting to Postgres (DATABASE_URL, ORDERSUM_LISTEN_DATABASE_URL) and applying migrations")
+}
+
+const DB_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The pool orders are read from: `ORDERSUM_ORDERS_DATABASE_URL`, else the
+/// main one.
+async fn orders_database(settings: &Settings, main: &Db) -> anyhow::Result<Orders> {
+    let Some(url) = &settings.orders_database_url else {
+        return Ok(Orders {
+            db: main.clone(),
+            separate: false,
+        });
+    };
+    let name = settings.worker_id.as_deref().unwrap_or("ordersum-worker");
+    let db = settings
+        .backends
+        .connect(name, settings.db_max_connections, DB_ACQUIRE_TIMEOUT)
+        .statements(url.expose_secret())
+        .await
+        .context("connecting to the orders database (ORDERSUM_ORDERS_DATABASE_URL)")?;
+    Ok(Orders { db, separate: true })
 }
 
 /// `host-pid-random`: unique per process, as apalis requires.
@@ -55,8 +73,13 @@ pub fn hostname() -> String {
 }
 
 /// The context jobs share; checks the store answers.
-pub async fn job_context(mut settings: Settings, pool: PgPool) -> anyhow::Result<Arc<JobContext>> {
+pub async fn job_context(
+    mut settings: Settings,
+    databases: impl Into<Databases>,
+) -> anyhow::Result<Arc<JobContext>> {
     settings.validate()?;
+    let Databases { main, direct } = databases.into();
+    let orders = orders_database(&settings, &main).await?;
     let store = Store::open(&settings.storage, "http://127.0.0.1:8080")
         .context("opening ORDERSUM_STORAGE")?;
     store.check().await.context("checking the object store")?;
@@ -73,7 +96,9 @@ pub async fn job_context(mut settings: Settings, pool: PgPool) -> anyhow::Result
         .clone();
     let concurrency = settings.concurrency;
     Ok(Arc::new(JobContext {
-        pool,
+        pool: main,
+        direct,
+        orders,
         store,
         queue,
         settings,

@@ -42,17 +42,20 @@ export function jobRelated() {
   };
 }
 
-/** The error message of a failed job, nothing otherwise. */
+/** The error message of a failed job, or why a queued one waits. */
 export function jobFailure() {
   const failure = el("div", { "data-testid": "job-error-box" });
   return {
     node: failure,
     update(job) {
-      patch(failure, String(job.error_message || ""), () =>
+      patch(failure, JSON.stringify([job.error_message, job.wait_reason]), () => [
         job.error_message
           ? el("section", { class: "failure", "aria-labelledby": "h-error" }, el("h2", { id: "h-error", text: "Error" }), el("pre", { "data-testid": "error-message", text: job.error_message }))
           : null,
-      );
+        job.wait_reason
+          ? el("section", { "aria-labelledby": "h-waiting" }, el("h2", { id: "h-waiting", text: "Waiting" }), el("p", { "data-testid": "wait-reason", text: job.wait_reason }))
+          : null,
+      ]);
     },
   };
 }

@@ -8,7 +8,7 @@ import { emptyRow, heading, jobLink, notice, showNotice, timeEl } from "./widget
 export function workersView() {
   const error = notice();
   const note = el("p", { class: "muted", "data-testid": "workers-note" });
-  const grid = table("workers-table", [{ label: "Worker" }, { label: "Host" }, { label: "Jobs in hand" }, { label: "Last heartbeat", cls: "num" }, { label: "Started" }, { label: "Slots", cls: "num" }, { label: "Version" }], "Workers");
+  const grid = table("workers-table", [{ label: "Worker" }, { label: "Host" }, { label: "Jobs in hand" }, { label: "Last heartbeat", cls: "num" }, { label: "Started" }, { label: "Slots", cls: "num" }, { label: "Metrics" }, { label: "Version" }], "Workers");
   const empty = emptyRow("No worker is running.");
   return {
     title: "Workers",
@@ -39,6 +39,7 @@ export function workersView() {
           { cls: "num", render: (w) => `${fmtSecs(w.heartbeat_age_secs)} ago` },
           { render: (w) => timeEl(w.started_at) },
           { cls: "num", render: (w) => (w.concurrency == null ? "—" : String(w.concurrency)) },
+          { cls: "mono small", render: (w) => (w.metrics_addr ? el("span", { "data-testid": "metrics-addr", text: w.metrics_addr }) : el("span", { class: "muted", text: "off" })) },
           { cls: "small", render: (w) => w.version || "—" },
         ],
         (tr, w) => {

@@ -46,6 +46,10 @@ pub struct ConsoleJob {
     pub file_name: Option<String>,
     pub file_size: Option<i64>,
     pub error_message: Option<String>,
+    /// Why a queued job has not started (the orders replica is behind).
+    pub wait_reason: Option<String>,
+    /// The orders replica's last replayed commit the attempt read at.
+    pub orders_as_of: Option<String>,
     pub retry_of: Option<Uuid>,
     pub window: Window,
 }
@@ -80,6 +84,11 @@ impl From<&JobRow> for ConsoleJob {
             file_name: job.file_name.clone(),
             file_size: job.file_size,
             error_message: job.error_message.clone(),
+            wait_reason: job
+                .wait_reason
+                .clone()
+                .filter(|_| job.status == JobStatus::Queued),
+            orders_as_of: job.orders_as_of.map(time),
             retry_of: job.retry_of,
             window: Window {
                 start: unix_time(job.window_start),
@@ -239,6 +248,8 @@ pub struct ConsoleWorker {
     pub pid: i32,
     pub concurrency: i32,
     pub version: String,
+    /// Where it serves `/metrics` (a free port when the default was taken).
+    pub metrics_addr: Option<String>,
     pub jobs_in_hand: Vec<Uuid>,
     pub started_at: String,
     pub heartbeat_at: String,
@@ -254,6 +265,7 @@ impl ConsoleWorker {
             pid: w.pid,
             concurrency: w.concurrency,
             version: w.version.clone(),
+            metrics_addr: w.metrics_addr.clone(),
             jobs_in_hand: w.jobs.clone(),
             started_at: time(w.started_at),
             heartbeat_at: time(w.heartbeat_at),

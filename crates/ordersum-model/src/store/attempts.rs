@@ -32,21 +32,42 @@ pub async fn claim_job(
     id: Uuid,
     worker_id: &str,
     stale: Duration,
+    orders: OrdersSeen,
 ) -> Result<Option<Job>, sqlx::Error> {
     let query = sqlx::AssertSqlSafe(format!(
-        "UPDATE summary_jobs SET status = 'running', worker_id = $2, attempts = attempts + 1, \
-         heartbeat_at = now(), started_at = now(), paid_rows = 0, unpaid_rows = 0, progress_at = NULL, \
-         error_message = NULL, retry_at = NULL \
-         WHERE id = $1 AND (status = 'queued' OR (status = 'running' \
-               AND heartbeat_at < now() - $3)) \
-         RETURNING {JOB_COLUMNS}"
+        "UPDATE summary_jobs SET status = 'running', worker_id = $2, attempts = attempts + 1, {} \
+         WHERE id = $1 AND ((status = 'queued' AND ($4::timestamptz IS NULL OR created_at <= $4)) \
+               OR (status = 'running' AND heartbeat_at < now() - $3)) \
+         RETURNING {JOB_COLUMNS}",
+        claimed("$5")
     ));
     sqlx::query_as(query)
         .bind(id)
         .bind(worker_id)
         .bind(stale)
+        .bind(orders.visible_until)
+        .bind(orders.replayed_at)
         .fetch_optional(db)
         .await
+}
+
+/// What a claim sets besides the owner; `replayed_at` names the parameter
+/// holding the orders replica's replay position.
+fn claimed(replayed_at: &str) -> String {
+    format!(
+        "heartbeat_at = now(), started_at = now(), paid_rows = 0, unpaid_rows = 0, \
+         progress_at = NULL, error_message = NULL, retry_at = NULL, wait_reason = NULL, \
+         orders_as_of = {replayed_at}::timestamptz"
+    )
+}
+
+/// How far the database the orders are read from has got: jobs accepted
+/// after `visible_until` are not claimed yet (`None`: any job).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OrdersSeen {
+    pub visible_until: Option<chrono::DateTime<chrono::Utc>>,
+    /// Recorded on the claimed row (`orders_as_of`).
+    pub replayed_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Claims the queued job next in line for `worker_id`: due (its retry time
@@ -56,21 +77,56 @@ pub async fn claim_job(
 pub async fn claim_next(
     db: impl PgExecutor<'_>,
     worker_id: &str,
+    orders: OrdersSeen,
 ) -> Result<Option<Job>, sqlx::Error> {
     let query = sqlx::AssertSqlSafe(format!(
-        "UPDATE summary_jobs SET status = 'running', worker_id = $1, attempts = attempts + 1, \
-         heartbeat_at = now(), started_at = now(), paid_rows = 0, unpaid_rows = 0, progress_at = NULL, \
-         error_message = NULL, retry_at = NULL \
+        "UPDATE summary_jobs SET status = 'running', worker_id = $1, attempts = attempts + 1, {} \
          WHERE id = (SELECT id FROM summary_jobs \
                      WHERE status = 'queued' AND (retry_at IS NULL OR retry_at <= now()) \
+                       AND ($2::timestamptz IS NULL OR created_at <= $2) \
                      ORDER BY fair_at, id LIMIT 1 FOR UPDATE SKIP LOCKED) \
            AND status = 'queued' \
-         RETURNING {JOB_COLUMNS}"
+         RETURNING {JOB_COLUMNS}",
+        claimed("$3")
     ));
     sqlx::query_as(query)
         .bind(worker_id)
+        .bind(orders.visible_until)
+        .bind(orders.replayed_at)
         .fetch_optional(db)
         .await
+}
+
+/// Queued jobs accepted after `orders.visible_until`, which wait for the
+/// orders replica: each gets its reason; answers the oldest one's
+/// acceptance (`None`: none waits).
+#[tracing::instrument(skip_all, err)]
+pub async fn mark_waiting(
+    db: impl PgExecutor<'_>,
+    orders: OrdersSeen,
+    max_lag_secs: u64,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, sqlx::Error> {
+    let Some(until) = orders.visible_until else {
+        return Ok(None);
+    };
+    sqlx::query_scalar(
+        r#"WITH waiting AS (
+             UPDATE summary_jobs SET wait_reason =
+                 'Waiting for the orders replica: it has replayed '
+                 || coalesce('up to ' || to_char($2 AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+                             || ', ' || ceil(extract(epoch FROM created_at - $2))::bigint
+                             || ' s before this job was accepted',
+                             'no transaction since it started')
+                 || ' (at most ' || $3 || ' s allowed); the job starts once it catches up.'
+              WHERE status = 'queued' AND created_at > $1
+             RETURNING created_at)
+           SELECT min(created_at) FROM waiting"#,
+    )
+    .bind(until)
+    .bind(orders.replayed_at)
+    .bind(max_lag_secs as i64)
+    .fetch_one(db)
+    .await
 }
 
 /// Any company's job by id (the worker's view).

@@ -27,6 +27,8 @@ pub struct JobRow {
     pub file_name: Option<String>,
     pub file_size: Option<i64>,
     pub error_message: Option<String>,
+    pub wait_reason: Option<String>,
+    pub orders_as_of: Option<DateTime<Utc>>,
     pub retry_of: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
@@ -55,7 +57,7 @@ impl JobRow {
 }
 
 const JOB_ROW_COLUMNS: &str = "id, company_id, request_hash, status, attempts, worker_id, paid_rows, \
-     unpaid_rows, file_key, file_name, file_size, error_message, retry_of, created_at, \
+     unpaid_rows, file_key, file_name, file_size, error_message, wait_reason, orders_as_of, retry_of, created_at, \
      started_at, finished_at, heartbeat_at, progress_at, \
      (request->>'StartTime')::bigint AS window_start, (request->>'EndTime')::bigint AS window_end, \
      now() AS read_at";
@@ -198,7 +200,7 @@ pub struct Overview {
 }
 
 #[tracing::instrument(skip_all, err)]
-pub async fn overview(db: &sqlx::PgPool, stale: Duration) -> Result<Overview, sqlx::Error> {
+pub async fn overview(db: &crate::pool::Db, stale: Duration) -> Result<Overview, sqlx::Error> {
     let statuses = super::maintenance::count_jobs_by_status(db).await?;
     let (now, oldest_queued_age_secs, workers_live): (DateTime<Utc>, Option<f64>, i64) =
         sqlx::query_as(

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgExecutor, PgPool};
+use sqlx::PgExecutor;
 use uuid::Uuid;
 
 use crate::job::JobStatus;
@@ -97,7 +97,7 @@ pub struct Attempted<'a> {
 /// row, or answering 410, is disabled. Answers whether the lease was held.
 #[tracing::instrument(skip_all, err, fields(event_id = %due.event_id))]
 pub async fn record_attempt(
-    pool: &PgPool,
+    pool: &crate::pool::Db,
     worker: &str,
     due: &Due,
     attempt: &Attempted<'_>,

@@ -16,7 +16,7 @@ pub mod workers;
 
 pub(crate) const JOB_COLUMNS: &str = "id, company_id, request, request_hash, status, attempts, paid_rows, \
      unpaid_rows, file_key, file_name, file_size, error_message, worker_id, heartbeat_at, \
-     created_at, started_at, finished_at, expires_at";
+     created_at, started_at, finished_at, expires_at, wait_reason, orders_as_of";
 
 pub(crate) fn job_query(tail: &str) -> sqlx::AssertSqlSafe<String> {
     sqlx::AssertSqlSafe(format!("SELECT {JOB_COLUMNS} FROM summary_jobs {tail}"))

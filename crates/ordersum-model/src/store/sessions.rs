@@ -8,7 +8,7 @@ use sqlx::PgExecutor;
 /// Records a console session (signing in); drops expired ones on the way.
 #[tracing::instrument(skip_all, err)]
 pub async fn insert_session(
-    db: &sqlx::PgPool,
+    db: &crate::pool::Db,
     id: &str,
     expires_at: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {

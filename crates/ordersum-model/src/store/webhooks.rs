@@ -154,7 +154,7 @@ pub struct LoggedAttempt {
 /// A page of the endpoint's attempts, newest first, and how many there are.
 #[tracing::instrument(skip_all, err, fields(webhook_id = %endpoint_id))]
 pub async fn list_attempts(
-    db: &sqlx::PgPool,
+    db: &crate::pool::Db,
     endpoint_id: Uuid,
     offset: i64,
     limit: i64,

@@ -25,6 +25,8 @@ pub struct WorkerRow {
     pub pid: i32,
     pub concurrency: i32,
     pub version: String,
+    /// Where it serves `/metrics`; `None`: metrics off.
+    pub metrics_addr: Option<String>,
     pub started_at: DateTime<Utc>,
     pub heartbeat_at: DateTime<Utc>,
     pub heartbeat_age_secs: f64,
@@ -38,7 +40,7 @@ pub async fn workers(
     shown_for: Duration,
 ) -> Result<Vec<WorkerRow>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT w.id, w.host, w.pid, w.concurrency, w.version, w.started_at, w.heartbeat_at, \
+        "SELECT w.id, w.host, w.pid, w.concurrency, w.version, w.metrics_addr, w.started_at, w.heartbeat_at, \
                 extract(epoch FROM now() - w.heartbeat_at)::float8 AS heartbeat_age_secs, \
                 coalesce(array_agg(j.id ORDER BY j.started_at) FILTER (WHERE j.id IS NOT NULL), \
                          '{}') AS jobs \
@@ -61,16 +63,19 @@ pub async fn register_worker(
     pid: u32,
     concurrency: usize,
     version: &str,
+    metrics_addr: Option<&str>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO workers (id, host, pid, concurrency, version) VALUES ($1, $2, $3, $4, $5) \
-         ON CONFLICT (id) DO UPDATE SET heartbeat_at = now(), stopped_at = NULL",
+        "INSERT INTO workers (id, host, pid, concurrency, version, metrics_addr) \
+         VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (id) DO UPDATE SET heartbeat_at = now(), stopped_at = NULL, metrics_addr = $6",
     )
     .bind(id)
     .bind(host)
     .bind(i32::try_from(pid).unwrap_or(i32::MAX))
     .bind(i32::try_from(concurrency).unwrap_or(i32::MAX))
     .bind(version)
+    .bind(metrics_addr)
     .execute(db)
     .await?;
     Ok(())

@@ -128,7 +128,7 @@ pub async fn sweep_once(ctx: &JobContext) -> Result<Option<Sweep>, anyhow::Error
     if let Err(err) = refresh_fleet_gauges(ctx).await {
         tracing::warn!(error = %err, "reading jobs by status failed; gauges not updated");
     }
-    let mut lock = ctx.pool.acquire().await?;
+    let mut lock = ctx.direct.acquire().await?;
     let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
         .bind(SWEEP_LOCK)
         .fetch_one(&mut *lock)

@@ -83,7 +83,7 @@ pub async fn run(ctx: Arc<JobContext>) {
 /// alone finds work, and the next round tries again).
 async fn listen(ctx: &JobContext) -> Option<PgListener> {
     let connect = async {
-        let mut listener = PgListener::connect_with(&ctx.pool).await?;
+        let mut listener = PgListener::connect_with(&ctx.direct).await?;
         listener.listen(CHANNEL).await?;
         Ok::<_, sqlx::Error>(listener)
     };
