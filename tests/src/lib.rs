@@ -9,6 +9,7 @@ pub mod gate;
 pub mod oracle;
 pub mod procs;
 pub mod receiver;
+pub mod topology;
 
 use ordersum_runtime::ExposeSecret;
 use std::net::SocketAddr;
@@ -57,6 +58,14 @@ pub struct TestApp {
     pub watch: Arc<ordersum_api::watch::JobWatch>,
     /// Removes the test's local directories when the test ends.
     pub dirs: Arc<TestDirs>,
+    /// The services' connections: `pool` itself, or through the
+    /// topology's PgBouncer (`topology::Topology::of_this_run`).
+    pub databases: ordersum_model::pool::Databases,
+    /// Through the topology: service processes' database variables, and
+    /// where workers read orders (the replica).
+    pub topology_env: Vec<(String, String)>,
+    /// Through the topology: ends the test database's sessions at the end.
+    pub end_sessions: Option<Arc<topology::EndSessions>>,
 }
 
 /// Directories a test made under the system temp dir, removed on drop.
@@ -125,8 +134,29 @@ pub async fn spawn_app(pool: PgPool) -> TestApp {
 }
 
 pub async fn spawn_app_with(pool: PgPool, settings: Settings) -> TestApp {
+    spawn_app_through(pool, settings, topology::Topology::of_this_run()).await
+}
+
+/// The API on `pool`'s database, through `topology` when given.
+pub async fn spawn_app_through(
+    pool: PgPool,
+    settings: Settings,
+    topology: Option<topology::Topology>,
+) -> TestApp {
     init_test_log();
-    let app = Application::build(settings.clone(), pool.clone())
+    let (databases, topology_env, end_sessions) = match topology {
+        Some(topology) => {
+            let database = pool.connect_options().get_database().unwrap().to_owned();
+            let direct = direct_url(&database);
+            (
+                topology.databases(&pool).await,
+                topology.service_env(&database, &direct).await,
+                Some(Arc::new(topology::EndSessions { direct_url: direct })),
+            )
+        }
+        None => (pool.clone().into(), Vec::new(), None),
+    };
+    let app = Application::build(settings.clone(), databases.clone())
         .await
         .unwrap();
     let addr = app.local_addr().unwrap();
@@ -140,7 +170,18 @@ pub async fn spawn_app_with(pool: PgPool, settings: Settings) -> TestApp {
         http: reqwest::Client::new(),
         watch,
         dirs,
+        databases,
+        topology_env,
+        end_sessions,
     }
+}
+
+/// The URL of test database `database` on `DATABASE_URL`'s server.
+fn direct_url(database: &str) -> String {
+    let base = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let (server, _) = base.rsplit_once('/').unwrap();
+    format!("{server}/{database}")
 }
 
 /// A worker running in this process on the app's queue and store.
@@ -181,6 +222,14 @@ pub fn worker_settings(app: &TestApp) -> WorkerSettings {
     settings.backends.queue = app.settings.backends.queue.clone();
     settings.temp_dir = Some(app.dirs.make("worker-tmp"));
     settings.webhooks.key_encryption = app.settings.key_encryption.clone();
+    if let Some((_, orders)) = app
+        .topology_env
+        .iter()
+        .find(|(name, _)| name == "ORDERSUM_ORDERS_DATABASE_URL")
+    {
+        settings.orders_database_url = Some(orders.clone().into());
+        settings.backends.pg_statement_cache = 0;
+    }
     settings
 }
 
@@ -192,7 +241,7 @@ pub async fn idle_worker_context(
 ) -> Arc<ordersum_worker::context::JobContext> {
     let mut settings = worker_settings(app);
     tweak(&mut settings);
-    ordersum_worker::startup::job_context(settings, app.pool.clone())
+    ordersum_worker::startup::job_context(settings, app.databases.clone())
         .await
         .unwrap()
 }
@@ -220,7 +269,7 @@ pub async fn spawn_worker(app: &TestApp, tweak: impl FnOnce(&mut WorkerSettings)
     settings.progress_interval_ms = 100;
     settings.poll_interval_ms = 100;
     tweak(&mut settings);
-    let ctx = ordersum_worker::startup::job_context(settings, app.pool.clone())
+    let ctx = ordersum_worker::startup::job_context(settings, app.databases.clone())
         .await
         .unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -276,11 +325,7 @@ pub fn signed(key: &Key, params: &[(&str, &str)]) -> Vec<(String, String)> {
 impl TestApp {
     /// The test database's URL, for processes of their own.
     pub fn database_url(&self) -> String {
-        let options = self.pool.connect_options();
-        let base = std::env::var("DATABASE_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-        let (server, _) = base.rsplit_once('/').unwrap();
-        format!("{server}/{}", options.get_database().unwrap())
+        direct_url(self.pool.connect_options().get_database().unwrap())
     }
 
     /// Every file in the app's local (`file://`) store, partial ones included.

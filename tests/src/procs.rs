@@ -96,8 +96,13 @@ fn service_command(app: &TestApp, name: &str, log: &Path) -> Command {
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(log).unwrap())
         .kill_on_drop(true);
+    // Through the topology: PgBouncer, the direct URL, the replica.
+    command.envs(app.topology_env.iter().map(|(k, v)| (k, v)));
     command
 }
+
+/// As a value in [`WorkerProcess::start`]'s `env`: the variable is not set.
+pub const UNSET: &str = "\0unset";
 
 /// An `ordersum-worker` process on the app's database, queue and store.
 pub struct WorkerProcess {
@@ -129,10 +134,22 @@ impl WorkerProcess {
             // Workers of one test run side by side: none on the default port.
             .env("ORDERSUM_WORKER_METRICS_ADDR", "127.0.0.1:0");
         for (key, value) in env {
-            command.env(key, value);
+            match *value {
+                // The binary's own default, as a user who sets nothing gets it.
+                UNSET => command.env_remove(key),
+                value => command.env(key, value),
+            };
         }
         let child = command.spawn().unwrap();
         WorkerProcess { id, log, child }
+    }
+
+    /// Waits for the process to exit by itself; answers its status.
+    pub async fn exited(&mut self, within: Duration) -> std::process::ExitStatus {
+        tokio::time::timeout(within, self.child.wait())
+            .await
+            .expect("the worker did not exit")
+            .unwrap()
     }
 
     /// SIGKILL: the process dies at once, mid-whatever.

@@ -33,11 +33,14 @@ async fn spawn(pool: PgPool, tweak: impl FnOnce(&mut Settings)) -> (TestApp, Arc
     tokio::spawn(app.run_until(std::future::pending()));
     let app = TestApp {
         addr,
-        pool,
+        pool: pool.clone(),
         settings,
         http: reqwest::Client::new(),
         watch,
         dirs: Arc::new(TestDirs::default()),
+        databases: pool.clone().into(),
+        topology_env: Vec::new(),
+        end_sessions: None,
     };
     (app, keys)
 }
