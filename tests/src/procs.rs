@@ -172,16 +172,29 @@ impl WorkerProcess {
     }
 }
 
-/// A Redis server of the test's own.
+/// A Redis server of the test's own, with a data directory of its own
+/// that a restart keeps.
 pub struct RedisProcess {
     pub port: u16,
+    /// Its `--dir`: where an AOF (or RDB) file goes, kept across restarts.
+    pub dir: PathBuf,
+    args: Vec<String>,
     child: Option<Child>,
 }
 
 impl RedisProcess {
+    /// A server that keeps nothing: no RDB snapshots, no AOF.
     pub async fn start() -> RedisProcess {
+        RedisProcess::start_with(&[]).await
+    }
+
+    /// A server with `args` after the defaults (`--save "" --appendonly
+    /// no`), which they override: e.g. `["--appendonly", "yes"]`.
+    pub async fn start_with(args: &[&str]) -> RedisProcess {
         let mut redis = RedisProcess {
             port: free_port(),
+            dir: crate::scratch_dir("redis-data"),
+            args: args.iter().map(|arg| (*arg).to_owned()).collect(),
             child: None,
         };
         redis.restart().await;
@@ -192,7 +205,8 @@ impl RedisProcess {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
-    /// Starts (again) on the same port, empty.
+    /// Starts (again) on the same port and directory: empty, unless its
+    /// `args` turned on persistence, then with what it had written there.
     pub async fn restart(&mut self) {
         let child = Command::new("redis-server")
             .args([
@@ -205,6 +219,9 @@ impl RedisProcess {
                 "--appendonly",
                 "no",
             ])
+            .arg("--dir")
+            .arg(&self.dir)
+            .args(&self.args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -216,7 +233,8 @@ impl RedisProcess {
         wait_until("redis-server", async || redis_ping(&url).await).await;
     }
 
-    /// Stops the server (SIGKILL: nothing is saved).
+    /// Stops the server with SIGKILL: no SHUTDOWN, nothing saved on the way
+    /// out (an AOF holds what was fsynced before).
     pub async fn stop(&mut self) {
         kill(self.child.take()).await;
     }
