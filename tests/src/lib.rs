@@ -222,13 +222,16 @@ pub fn worker_settings(app: &TestApp) -> WorkerSettings {
     settings.backends.queue = app.settings.backends.queue.clone();
     settings.temp_dir = Some(app.dirs.make("worker-tmp"));
     settings.webhooks.key_encryption = app.settings.key_encryption.clone();
-    if let Some((_, orders)) = app
-        .topology_env
-        .iter()
-        .find(|(name, _)| name == "ORDERSUM_ORDERS_DATABASE_URL")
-    {
-        settings.orders_database_url = Some(orders.clone().into());
-        settings.backends.pg_statement_cache = 0;
+    for (name, value) in &app.topology_env {
+        match name.as_str() {
+            "ORDERSUM_ORDERS_DATABASE_URL" => {
+                settings.orders_database_url = Some(value.clone().into());
+            }
+            "ORDERSUM_PG_STATEMENT_CACHE" => {
+                settings.backends.pg_statement_cache = value.parse().unwrap();
+            }
+            _ => {}
+        }
     }
     settings
 }

@@ -39,9 +39,21 @@ impl Topology {
         }
     }
 
-    /// The topology when this run goes through it (`ORDERSUM_TEST_TOPOLOGY=1`).
+    /// The topology when this run goes through it: `ORDERSUM_TEST_TOPOLOGY=1`
+    /// for all of it, `=pgbouncer` for PgBouncer with the orders read from
+    /// the primary through it (the tests that hold an export with
+    /// `gate::OrdersGate`, a lock on the primary's `orders`, which a
+    /// replica's readers do not queue behind the same way).
     pub fn of_this_run() -> Option<Topology> {
-        (std::env::var("ORDERSUM_TEST_TOPOLOGY").as_deref() == Ok("1")).then(Topology::required)
+        let mode = std::env::var("ORDERSUM_TEST_TOPOLOGY").unwrap_or_default();
+        match mode.as_str() {
+            "1" => Some(Topology::required()),
+            "pgbouncer" => Some(Topology {
+                replica: String::new(),
+                ..Topology::required()
+            }),
+            _ => None,
+        }
     }
 
     /// `server` + `/database`.
@@ -98,18 +110,21 @@ impl Topology {
 
     /// Environment of a service process on `database` through the topology.
     pub async fn service_env(&self, database: &str, direct_url: &str) -> Vec<(String, String)> {
-        vec![
+        let mut env = vec![
             (
                 "DATABASE_URL".into(),
                 Topology::url(&self.pgbouncer, database),
             ),
             ("ORDERSUM_LISTEN_DATABASE_URL".into(), direct_url.to_owned()),
             ("ORDERSUM_PG_STATEMENT_CACHE".into(), "0".into()),
-            (
+        ];
+        if !self.replica.is_empty() {
+            env.push((
                 "ORDERSUM_ORDERS_DATABASE_URL".into(),
                 self.replica_url(database).await,
-            ),
-        ]
+            ));
+        }
+        env
     }
 }
 

@@ -32,6 +32,16 @@ pub struct Gate {
     pub replayed_at: Option<DateTime<Utc>>,
 }
 
+impl Gate {
+    /// As the claim queries take it.
+    pub fn seen(&self) -> ordersum_model::store::attempts::OrdersSeen {
+        ordersum_model::store::attempts::OrdersSeen {
+            visible_until: self.visible_until,
+            replayed_at: self.replayed_at,
+        }
+    }
+}
+
 /// Reads the orders database's replay position, when it is a replica of
 /// its own (`ORDERSUM_ORDERS_DATABASE_URL`).
 pub async fn gate(ctx: &JobContext) -> Result<Gate, sqlx::Error> {

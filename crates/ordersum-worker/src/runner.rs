@@ -287,11 +287,8 @@ async fn claim(
 ) -> Result<Result<Job, Option<JobStatus>>, sqlx::Error> {
     let deadline = Instant::now() + ROW_VISIBILITY_WAIT;
     let mut pause = Duration::from_millis(2);
-    let gate = crate::replica::gate(ctx).await?;
-    let orders = store::attempts::OrdersSeen {
-        visible_until: gate.visible_until,
-        replayed_at: gate.replayed_at,
-    };
+    let mut gate = crate::replica::gate(ctx).await?;
+    let mut orders = gate.seen();
     loop {
         if let Some(job) = store::attempts::claim_next(&ctx.pool, &ctx.worker_id, orders).await? {
             return Ok(Ok(job));
@@ -307,7 +304,20 @@ async fn claim(
         {
             return Ok(Ok(job));
         }
-        // Jobs the orders replica cannot serve yet: this delivery comes back.
+        // Jobs the orders replica cannot serve yet. It mostly is milliseconds
+        // behind (this delivery was pushed as the job committed): look again
+        // shortly; when it stays behind, this delivery comes back later.
+        if Instant::now() < deadline
+            && store::attempts::oldest_waiting(&ctx.pool, orders)
+                .await?
+                .is_some()
+        {
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(200));
+            gate = crate::replica::gate(ctx).await?;
+            orders = gate.seen();
+            continue;
+        }
         let max_lag = ctx.settings.max_replica_lag_secs;
         if let Some(oldest) = store::attempts::mark_waiting(&ctx.pool, orders, max_lag).await? {
             let max = Duration::from_millis(ctx.settings.retry_max_ms);

@@ -123,8 +123,9 @@ pub struct Settings {
     #[arg(long, env = "ORDERSUM_TEST_PAUSE_DIR", hide = true)]
     pub test_pause_dir: Option<PathBuf>,
     /// Where the worker serves `GET /metrics` (Prometheus); `off` or empty:
-    /// not served. A port already taken stops the worker at start; port `0`
-    /// takes a free one (logged).
+    /// not served. Left at the default, a taken port (another worker on the
+    /// host) falls back to a free one, logged and shown in the console's
+    /// workers table; an address set here that is taken stops the worker.
     #[arg(long, env = "ORDERSUM_WORKER_METRICS_ADDR", default_value_t = MetricsAddr::default())]
     pub metrics_addr: MetricsAddr,
     #[command(flatten)]

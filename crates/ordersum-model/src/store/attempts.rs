@@ -97,6 +97,24 @@ pub async fn claim_next(
         .await
 }
 
+/// When the oldest queued job the orders replica cannot serve yet was
+/// accepted (`None`: none waits).
+#[tracing::instrument(skip_all, err)]
+pub async fn oldest_waiting(
+    db: impl PgExecutor<'_>,
+    orders: OrdersSeen,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, sqlx::Error> {
+    let Some(until) = orders.visible_until else {
+        return Ok(None);
+    };
+    sqlx::query_scalar(
+        "SELECT min(created_at) FROM summary_jobs WHERE status = 'queued' AND created_at > $1",
+    )
+    .bind(until)
+    .fetch_one(db)
+    .await
+}
+
 /// Queued jobs accepted after `orders.visible_until`, which wait for the
 /// orders replica: each gets its reason; answers the oldest one's
 /// acceptance (`None`: none waits).
