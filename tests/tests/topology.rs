@@ -17,8 +17,8 @@ use ordersum_tests::topology::Topology;
 use ordersum_tests::{
     Key, TestApp, TestWorker, seed, spawn_app_through, spawn_worker, test_settings,
 };
-use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Connection, PgPool};
 
 /// The replica is shared: a test that pauses its replay runs alone.
 static REPLICA: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -41,12 +41,16 @@ async fn setup(pool: PgPool) -> (TestApp, Key, TestWorker, Topology) {
 /// session of the database has ended (a backend's counts reach the shared
 /// statistics when it exits, at the latest).
 async fn order_reads(db: &PgPool) -> [i64; 4] {
-    let mut conn = db.acquire().await.unwrap();
+    // A session of its own: a pooled one may hold counts of its own (the
+    // seeding's) not yet flushed.
+    let mut conn = sqlx::PgConnection::connect_with(&db.connect_options())
+        .await
+        .unwrap();
     sqlx::query(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
          WHERE datname = current_database() AND pid <> pg_backend_pid()",
     )
-    .execute(&mut *conn)
+    .execute(&mut conn)
     .await
     .unwrap();
     for _ in 0..100 {
@@ -54,7 +58,7 @@ async fn order_reads(db: &PgPool) -> [i64; 4] {
             "SELECT count(*) FROM pg_stat_activity \
              WHERE datname = current_database() AND pid <> pg_backend_pid()",
         )
-        .fetch_one(&mut *conn)
+        .fetch_one(&mut conn)
         .await
         .unwrap();
         if others == 0 {
@@ -62,8 +66,10 @@ async fn order_reads(db: &PgPool) -> [i64; 4] {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // An ending backend leaves pg_stat_activity just before it flushes.
+    tokio::time::sleep(Duration::from_millis(500)).await;
     sqlx::query("SELECT pg_stat_clear_snapshot()")
-        .execute(&mut *conn)
+        .execute(&mut conn)
         .await
         .unwrap();
     let row: (i64, i64, i64, i64) = sqlx::query_as(
@@ -71,9 +77,10 @@ async fn order_reads(db: &PgPool) -> [i64; 4] {
                 coalesce(sum(idx_scan), 0)::int8, coalesce(sum(idx_tup_fetch), 0)::int8 \
          FROM pg_stat_user_tables WHERE relname IN ('orders', 'enum_labels')",
     )
-    .fetch_one(&mut *conn)
+    .fetch_one(&mut conn)
     .await
     .unwrap();
+    conn.close().await.unwrap();
     [row.0, row.1, row.2, row.3]
 }
 
